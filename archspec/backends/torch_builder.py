@@ -1,0 +1,135 @@
+"""torch backend: typed graph -> a plain nn.Module.
+
+The module tree is built in spec order, so state_dict keys and their order follow the spec.
+The forward is generated with torch.fx from the graph, once per mode (train/eval outputs may
+differ), so nothing interprets the graph at run time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from archspec.graph.ir import INPUT, TypedGraph
+from archspec.ops import REGISTRY
+
+
+class Block(nn.Module):
+    """A composite block instance: a container that prints with the block's name."""
+
+    def __init__(self, block: str):
+        super().__init__()
+        self.block = block
+
+    def _get_name(self) -> str:
+        return self.block
+
+
+class ArchspecModel(nn.Module):
+    """The built network. Its forward runs the generated code for the current mode."""
+
+    def __init__(self, name: str, plan: dict):
+        super().__init__()
+        self.arch_name = name
+        self._plan = plan
+
+    def _get_name(self) -> str:
+        return self.arch_name
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self._train_forward(x) if self.training else self._eval_forward(x)
+
+    def compile_forward(self) -> None:
+        """(Re)generate the forward functions from the plan."""
+        fns = {}
+        for mode in ("train", "eval"):
+            graph = _fx_graph(self._plan[mode], self._plan["outputs"][mode])
+            module = fx.GraphModule(self, graph, class_name=f"{self.arch_name}_{mode}")
+            fns[mode] = module.forward
+        self.__dict__["_train_forward"] = fns["train"]
+        self.__dict__["_eval_forward"] = fns["eval"]
+        self.__dict__["_graph_modules"] = {m: f.__self__ for m, f in fns.items()}
+
+    def generated_code(self, mode: str = "eval") -> str:
+        return self.__dict__["_graph_modules"][mode].code
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for key in ("_train_forward", "_eval_forward", "_graph_modules"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.compile_forward()
+
+
+def _fx_graph(steps: list[dict], outputs: list[str]) -> fx.Graph:
+    graph = fx.Graph()
+    values: dict[str, fx.Node] = {INPUT: graph.placeholder("x")}
+    for step in steps:
+        inputs = [values[i] for i in step["inputs"]]
+        if step["module"] is not None:
+            values[step["id"]] = graph.call_module(step["module"], tuple(inputs))
+        else:
+            values[step["id"]] = REGISTRY[step["op"]].emit(graph, step["args"], inputs, step["inplace"])
+    result = [values[o] for o in outputs]
+    graph.output(result[0] if len(result) == 1 else tuple(result))
+    graph.lint()
+    return graph
+
+
+def inplace_calls(tg: TypedGraph) -> set[str]:
+    """Calls that may overwrite their first input: it is read nowhere else and nothing needs it later."""
+    uses: Counter = Counter()
+    for call in tg.calls():
+        uses.update(call.inputs)
+    for refs in tg.outputs.values():
+        uses.update(set(refs))
+    safe = set()
+    for call in tg.calls():
+        first = call.inputs[0] if call.inputs else INPUT
+        if first == INPUT or not REGISTRY[call.op].supports_inplace or uses[first] != 1:
+            continue
+        producer = tg.call(first)
+        if REGISTRY[producer.op].mutable_output:
+            safe.add(call.id)
+    return safe
+
+
+def _inplace_modules(tg: TypedGraph, safe: set[str]) -> set[str]:
+    """A module built in place must be safe at every one of its calls."""
+    verdict: dict[str, bool] = {}
+    for call in tg.calls():
+        if call.module is not None:
+            verdict[call.module] = verdict.get(call.module, True) and call.id in safe
+    return {m for m, ok in verdict.items() if ok}
+
+
+def _plan(tg: TypedGraph, safe: set[str]) -> dict:
+    plan: dict[str, Any] = {"outputs": tg.outputs}
+    for mode in ("train", "eval"):
+        live = tg.live(mode)
+        plan[mode] = [{"id": c.id, "op": c.op, "args": c.args, "module": c.module, "inputs": c.inputs,
+                       "inplace": c.id in safe} for c in tg.calls() if c.id in live]
+    return plan
+
+
+def build_module(tg: TypedGraph) -> ArchspecModel:
+    """Build the nn.Module for a typed graph. torch default init; see `initialise` for spec rules."""
+    safe = inplace_calls(tg)
+    inplace_modules = _inplace_modules(tg, safe)
+    model = ArchspecModel(tg.name, _plan(tg, safe))
+    for decl in tg.modules.values():
+        parent_path, _, attr = decl.path.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        if decl.kind == "container":
+            child = nn.Sequential() if decl.type == "Sequential" else Block(decl.type)
+        else:
+            child = REGISTRY[decl.type].build(decl.args, decl.in_shapes, decl.path in inplace_modules)
+        parent.add_module(attr, child)
+    model.compile_forward()
+    return model

@@ -1,0 +1,509 @@
+"""Lowering: expand tables, repeats, sequences, conditions and composite blocks into a flat graph
+of primitive calls, inferring shapes, params and MACs on the way (pure Python, no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import networkx as nx
+from pydantic import ValidationError
+
+from archspec.errors import (ArchspecError, GraphError, LimitError, Location, ShapeError, SpecError,
+                             did_you_mean, short_repr)
+from archspec.graph.ir import INPUT, Call, ModuleDecl, TypedGraph
+from archspec.graph.limits import Limits
+from archspec.ops import REGISTRY, Primitive
+from archspec.ops.registry import format_shape
+from archspec.source import Located
+from archspec.spec import expr
+from archspec.spec.loader import Spec
+from archspec.spec.models import BlockDef, CallNode, OutputRef, SeqNode, UseNode
+from archspec.spec.params import check_value, coerce
+
+MAX_BLOCK_DEPTH = 32
+
+
+@dataclass
+class Src:
+    """Where a node came from: its file and path, and the chain of block calls that led there."""
+
+    located: Located
+    path: tuple
+    via: tuple[str, ...] = ()
+
+    def at(self, *parts, key: bool = False) -> Location:
+        return self.located.loc(self.path + parts, prefer_key=key)
+
+    def child(self, *parts) -> "Src":
+        return Src(self.located, self.path + parts, self.via)
+
+    def hint(self, text: str = "") -> str:
+        chain = "; ".join(f"inside {v}" for v in reversed(self.via))
+        return "; ".join(p for p in (text, chain) if p)
+
+
+@dataclass
+class Scope:
+    env: dict[str, Any]
+    prefix: str  # module path prefix, "" or "layer1.0."
+    names: dict[str, str] = field(default_factory=dict)  # local node name -> call id of its output
+    recipes: dict[str, tuple] = field(default_factory=dict)  # local name -> how to run it again
+    reuse: bool = False  # re-running a shared module: check modules exist instead of creating them
+    trail: tuple[tuple[str, str], ...] = ()
+    depth: int = 0
+
+
+class Lowerer:
+    def __init__(self, spec: Spec, limits: Limits):
+        self.spec = spec
+        self.limits = limits
+        self.graph = nx.DiGraph()
+        self.modules: dict[str, ModuleDecl] = {}
+        self.paths: dict[str, str] = {}  # module/container path -> call id of its output
+        self.ids: dict[str, int] = {}
+        self.params = 0
+        self.blocks = self._collect_blocks()
+
+    # ---- blocks -----------------------------------------------------------------------------
+    def _collect_blocks(self) -> dict[str, tuple[BlockDef, Located]]:
+        from archspec.blocks import shipped_blocks
+
+        blocks = dict(shipped_blocks())
+        for name, block in self.spec.model.blocks.items():
+            where = self.spec.source.loc(("blocks", name), prefer_key=True)
+            if name in blocks or name in REGISTRY:
+                raise SpecError(f"block {name!r} is already defined by archspec", where,
+                                "pick another name", code="schema.duplicate_block")
+            if block.block != name:
+                raise SpecError(f"block {name!r} says `block: {block.block}`", where,
+                                "make the key and `block:` agree", code="schema.block_name")
+            blocks[name] = (block, _Sub(self.spec.source, ("blocks", name)))
+        return blocks
+
+    def known_blocks(self) -> list[str]:
+        return sorted(set(REGISTRY) | set(self.blocks))
+
+    # ---- entry ------------------------------------------------------------------------------
+    def run(self) -> TypedGraph:
+        model = self.spec.model
+        src = Src(self.spec.source, ())
+        self.graph.add_node(INPUT, shape=tuple(model.input))
+        env = dict(self.spec.params)
+        env["in_channels"] = model.input[0]
+        env["in_shape"] = list(model.input)
+        env.update(self._lets(model.let, env, src.child("let")))
+        scope = Scope(env, "")
+        scope.names[INPUT] = INPUT
+        last = self.lower_list(model.nodes, scope, INPUT, src.child("nodes"), in_seq=None)
+        outputs = self._outputs(model.outputs, scope, last, src)
+        return TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
+                          self.spec.file, dict(self.spec.params), list(model.init))
+
+    def _lets(self, lets: dict, env: dict, src: Src) -> dict:
+        scope = dict(env)
+        for name, value in lets.items():
+            scope[name] = self.evaluate(value, scope, src.child(name))
+        return {k: scope[k] for k in lets}
+
+    # ---- node lists -------------------------------------------------------------------------
+    def lower_list(self, nodes: list, scope: Scope, prev: str, src: Src, in_seq: list | None) -> str:
+        """Lower nodes in order; each reads the previous one unless it says `from:`.
+
+        `in_seq` is a one-item counter when the list is a sequence whose items are named by index.
+        """
+        for i, node in enumerate(nodes):
+            prev = self.lower_tabled(node, scope, prev, src.child(i), in_seq)
+        return prev
+
+    def lower_tabled(self, node, scope: Scope, prev: str, src: Src, in_seq: list | None) -> str:
+        if node.table is None:
+            return self.lower_repeated(node, scope, prev, src, in_seq, {})
+        table = node.table
+        for r, row in enumerate(table.rows):
+            rsrc = src.child("table", "rows", r)
+            values = self._row(table.columns, row, rsrc)
+            values = {k: self.evaluate(v, scope.env, rsrc, literal_ok=True) for k, v in values.items()}
+            row_scope = replace(scope, env={**scope.env, **values})
+            plain = node.model_copy(update={"table": None})
+            prev = self.lower_repeated(plain, row_scope, prev, src, in_seq, values)
+        return prev
+
+    def _row(self, columns: list[str], row, src: Src) -> dict:
+        if isinstance(row, dict):
+            unknown = [k for k in row if k not in columns]
+            if unknown:
+                raise SpecError(f"row has unknown column {unknown[0]!r}", src.at(unknown[0], key=True),
+                                did_you_mean(unknown[0], columns), code="table.unknown_column")
+            return dict(row)
+        if len(row) != len(columns):
+            raise SpecError(f"row has {len(row)} values for {len(columns)} columns ({', '.join(columns)})",
+                            src.at(), "give one value per column, or write the row as a mapping",
+                            code="table.row_length")
+        return dict(zip(columns, row))
+
+    def lower_repeated(self, node, scope: Scope, prev: str, src: Src, in_seq: list | None,
+                       row: dict) -> str:
+        if not self._when(node, scope, src):
+            return self._absent(node, scope, prev, src, row)
+        name = node.name or row.get("name")
+        repeat = node.repeat if node.repeat is not None else row.get("repeat")
+        count = 1 if repeat is None else self.evaluate(repeat, scope.env, src.child("repeat"), want=int)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise SpecError(f"repeat must be a positive integer, got {short_repr(count)}",
+                            src.at("repeat"), code="schema.repeat")
+        self.limits.check_repeat(count, src.at("repeat"))
+        inputs = self._inputs(node, scope, prev, src)
+        if repeat is None:
+            return self._lower_one(node, scope, inputs, src, in_seq, name, row)
+        if in_seq is None:  # a named repeat elsewhere becomes its own indexed sequence
+            if name is None:
+                raise SpecError("a repeated node outside a seq needs a name", src.at(),
+                                "add `name:`, or put it inside a `seq`", code="graph.unnamed")
+            path = self._container(scope, name, "Sequential", src)
+            inner = replace(scope, prefix=path + ".", trail=scope.trail + ((path, "Sequential"),))
+            out = self._repeat(node.model_copy(update={"name": None}), inner, inputs, src, [0], count, row)
+            return self._bind(scope, name, out, path)
+        return self._repeat(node, scope, inputs, src, in_seq, count, row)
+
+    def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: list, count: int,
+                row: dict) -> str:
+        out = self._lower_one(node, scope, inputs, src, counter, None, row)
+        for _ in range(count - 1):  # later repeats keep the shape: stride 1 (see docs)
+            out = self._lower_one(node, scope, [out], src, counter, None, row, {"stride": 1})
+        return out
+
+    def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> str:
+        """A node whose `when` is false passes its (first) input through under its name."""
+        inputs = self._inputs(node, scope, prev, src)
+        name = node.name or row.get("name")
+        if name:
+            scope.names[name] = inputs[0]
+        return inputs[0]
+
+    def _when(self, node, scope: Scope, src: Src) -> bool:
+        if node.when is None:
+            return True
+        value = self.evaluate(node.when, scope.env, src.child("when"))
+        if not isinstance(value, bool):
+            raise SpecError(f"`when` must be true or false, got {short_repr(value)}", src.at("when"),
+                            code="schema.when")
+        return value
+
+    def _inputs(self, node, scope: Scope, prev: str, src: Src) -> list[str]:
+        refs = node.from_
+        if refs is None:
+            return [prev]
+        refs = [refs] if isinstance(refs, str) else refs
+        return [self._ref(r, scope, src.child("from") if isinstance(node.from_, str) else src.child("from", i))
+                for i, r in enumerate(refs)]
+
+    def _ref(self, ref: str, scope: Scope, src: Src) -> str:
+        if ref in scope.names:
+            return scope.names[ref]
+        full = scope.prefix + ref
+        if full in self.paths:
+            return self.paths[full]
+        known = list(scope.names)
+        raise GraphError(f"`from` refers to {ref!r}, which is not defined before this node", src.at(),
+                         src.hint(did_you_mean(ref, known) or f"known here: {', '.join(known[-8:])}"),
+                         code="graph.dangling_ref")
+
+    # ---- one node ---------------------------------------------------------------------------
+    def _lower_one(self, node, scope: Scope, inputs: list[str], src: Src, in_seq: list | None,
+                   name: str | None, row: dict, force: dict | None = None) -> str:
+        if in_seq is not None:
+            if node.name is not None and not isinstance(node, UseNode):
+                raise SpecError("items of a seq are named by their index", src.at("name", key=True),
+                                "remove `name:`; refer to the item as SEQ.INDEX", code="graph.seq_item_named")
+            name = str(in_seq[0])
+            in_seq[0] += 1
+        if isinstance(node, SeqNode):
+            out = self._lower_seq(node, scope, inputs, src, name)
+        elif isinstance(node, UseNode):
+            out = self._lower_use(node, scope, inputs, src)
+            name = node.name
+        else:
+            out = self._lower_call(node, scope, inputs, src, name, row, force or {})
+        if name is not None:
+            self._bind(scope, name, out, None)
+        return out
+
+    def _bind(self, scope: Scope, name: str, out: str, path: str | None) -> str:
+        scope.names[name] = out
+        self.paths[path or scope.prefix + name] = out
+        return out
+
+    def _lower_seq(self, node: SeqNode, scope: Scope, inputs: list[str], src: Src, name: str | None) -> str:
+        if name is None:
+            raise SpecError("a seq outside a seq needs a name", src.at(), "add `name:`", code="graph.unnamed")
+        if len(inputs) != 1:
+            raise GraphError("a seq takes one input", src.at("from"), code="graph.arity")
+        path = self._container(scope, name, "Sequential", src)
+        inner = replace(scope, prefix=path + ".", names=dict(scope.names),
+                        trail=scope.trail + ((path, "Sequential"),))
+        return self.lower_list(node.seq, inner, inputs[0], src.child("seq"), in_seq=[0])
+
+    def _container(self, scope: Scope, name: str, kind: str, src: Src) -> str:
+        path = scope.prefix + name
+        if scope.reuse:
+            return path
+        if path in self.modules or path in self.paths:
+            raise GraphError(f"{path!r} is defined twice", src.at(), "give the node another name",
+                             code="graph.duplicate_name")
+        self.modules[path] = ModuleDecl(path, "container", kind, where=src.at())
+        return path
+
+    def _lower_use(self, node: UseNode, scope: Scope, inputs: list[str], src: Src) -> str:
+        recipe = scope.recipes.get(node.call)
+        if recipe is None:
+            raise GraphError(f"`call` names {node.call!r}, which is not a module defined before it here",
+                             src.at("call"), src.hint(did_you_mean(node.call, scope.recipes)),
+                             code="graph.dangling_ref")
+        original, origin_scope, origin_src, row, force = recipe
+        again = replace(origin_scope, names=dict(scope.names), reuse=True)
+        return self._lower_call(original, again, inputs, origin_src, original.name, row, force,
+                                caller=src)
+
+    def _lower_call(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, name: str | None,
+                    row: dict, force: dict, caller: Src | None = None) -> str:
+        if not scope.reuse and name is not None:
+            scope.recipes[name] = (node, scope, src, row, force)
+        primitive = REGISTRY.get(node.block)
+        if primitive is not None:
+            return self._lower_primitive(primitive, node, scope, inputs, src, name, row, force, caller)
+        if node.block in self.blocks:
+            return self._lower_block(node, scope, inputs, src, name, row, force)
+        raise SpecError(f"unknown block {node.block!r}", src.at("block"),
+                        src.hint(did_you_mean(node.block, self.known_blocks())
+                                 or "run `archspec blocks` to list them"), code="schema.unknown_block")
+
+    def _in_shapes(self, node: CallNode, scope: Scope, inputs: list[str], src: Src) -> list[tuple]:
+        if node.hold:
+            if node.input_shape is None:
+                raise SpecError("a `hold` module needs `input_shape`", src.at(), code="schema.hold_shape")
+            return [tuple(node.input_shape)]
+        shapes = [self.shape(i) for i in inputs]
+        if node.in_channels is not None:
+            want = self.evaluate(node.in_channels, scope.env, src.child("in_channels"), want=int)
+            if shapes[0][0] != want:
+                raise ShapeError(f"in_channels is {want} but the input has {shapes[0][0]} channels "
+                                 f"({format_shape(shapes[0])})", src.at("in_channels"),
+                                 src.hint("fix the row, or drop in_channels and let archspec infer it"),
+                                 code="shape.in_channels")
+        return shapes
+
+    def _lower_primitive(self, primitive: Primitive, node: CallNode, scope: Scope, inputs: list[str],
+                         src: Src, name: str | None, row: dict, force: dict, caller: Src | None) -> str:
+        args = self._primitive_args(primitive, node, scope, src, row, force)
+        shapes = self._in_shapes(node, scope, inputs, src)
+        if not primitive.min_inputs <= len(shapes) <= primitive.max_inputs:
+            want = primitive.min_inputs if primitive.min_inputs == primitive.max_inputs else \
+                f"{primitive.min_inputs} to {primitive.max_inputs}"
+            raise GraphError(f"{primitive.name} takes {want} inputs, got {len(shapes)}", src.at("from"),
+                             src.hint(), code="graph.arity")
+        try:
+            out = primitive.infer(args, shapes)
+        except ValueError as exc:
+            where = caller or src
+            raise ShapeError(str(exc), where.at("block"), where.hint(), code="shape.mismatch") from None
+        indexed = name is not None and name.isdigit()
+        if indexed and not primitive.has_module:
+            raise SpecError(f"{primitive.name} has no module form, so it cannot be a seq item", src.at("block"),
+                            src.hint("move it out of the seq"), code="graph.seq_item_function")
+        functional = primitive.stateless_function and not indexed
+        module = None if functional or name is None else scope.prefix + name
+        params = primitive.count_params(args, shapes)
+        if module is not None:
+            params = self._module(module, primitive, args, shapes, scope, src, params)
+        if node.hold:
+            return inputs[0] if inputs else INPUT
+        call_id = self._new_id(module or scope.prefix + (name or primitive.name))
+        call = Call(call_id, primitive.name, args, module, list(inputs), shapes, tuple(out), params,
+                    primitive.count_macs(args, shapes, out), (caller or src).at("block"), scope.trail)
+        self.graph.add_node(call_id, call=call)
+        for slot, producer in enumerate(inputs):
+            self.graph.add_edge(producer, call_id, slot=slot)
+        self.limits.check_graph(len(self.graph), self.params, call.where)
+        return call_id
+
+    def _module(self, path: str, primitive: Primitive, args, shapes, scope: Scope, src: Src,
+                params: int) -> int:
+        existing = self.modules.get(path)
+        if scope.reuse:
+            if existing is None or existing.args != args:
+                raise GraphError(f"shared module {path!r} is called with different args", src.at(),
+                                 code="graph.shared_mismatch")
+            stateful = primitive.category in ("conv", "norm", "linear")
+            if stateful and [s[0] for s in existing.in_shapes] != [s[0] for s in shapes]:
+                raise ShapeError(f"shared module {path!r} built for {format_shape(existing.in_shapes[0])} "
+                                 f"is called on {format_shape(shapes[0])}", src.at(), code="shape.shared")
+            existing.calls += 1
+            return 0
+        if existing is not None or path in self.paths:
+            raise GraphError(f"{path!r} is defined twice", src.at("name", key=True),
+                             "give the node another name, or use `call:` to share a module",
+                             code="graph.duplicate_name")
+        self.modules[path] = ModuleDecl(path, "leaf", primitive.name, args, shapes, src.at(), 1)
+        self.params += params
+        return params
+
+    def _new_id(self, base: str) -> str:
+        count = self.ids.get(base, 0) + 1
+        self.ids[base] = count
+        return base if count == 1 else f"{base}@{count}"
+
+    def _primitive_args(self, primitive: Primitive, node: CallNode, scope: Scope, src: Src, row: dict,
+                        force: dict):
+        fields = primitive.Args.model_fields
+        raw = node.args
+        for key in raw:
+            if key not in fields:
+                raise SpecError(f"{primitive.name} has no param {key!r}", src.at(key, key=True),
+                                src.hint(did_you_mean(key, fields) or
+                                         f"its params: {', '.join(fields) or 'none'}"),
+                                code="schema.extra_forbidden")
+        values = {k: self.evaluate(v, scope.env, src.child(k), literal_ok=_accepts_str(fields[k]))
+                  for k, v in raw.items()}
+        for key in fields:
+            if key not in values and key in row:
+                values[key] = row[key]
+        values.update({k: v for k, v in force.items() if k in fields})
+        try:
+            return primitive.Args.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            key = err["loc"][0] if err["loc"] else None
+            where = src.at(key) if key in raw else src.at("block")
+            message = f"{primitive.name}.{key}: {err['msg']}" if key else f"{primitive.name}: {err['msg']}"
+            if err["type"] == "missing":
+                message = f"{primitive.name} needs param {key!r}"
+            raise SpecError(f"{message} (got {short_repr(err.get('input'))})" if err["type"] != "missing"
+                            else message, where, src.hint(), code=f"schema.{err['type']}") from None
+
+    # ---- composite blocks -------------------------------------------------------------------
+    def _lower_block(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, name: str | None,
+                     row: dict, force: dict) -> str:
+        block, located = self.blocks[node.block]
+        if name is None:
+            raise SpecError(f"a {node.block} block needs a name", src.at(), "add `name:`",
+                            code="graph.unnamed")
+        if scope.depth >= MAX_BLOCK_DEPTH:
+            raise LimitError("blocks nest too deeply (recursive block?)", src.at("block"),
+                             code="limit.block_depth")
+        shapes = self._in_shapes(node, scope, inputs, src)
+        env = self._block_params(block, node, scope, src, row, force)
+        env["in_channels"] = shapes[0][0]
+        env["in_shape"] = list(shapes[0])
+        bsrc = Src(located, (), src.via + (f"{node.block} at {src.at()}",))
+        env.update(self._lets(block.let, env, bsrc.child("let")))
+        path = self._container(scope, name, block.block, src)
+        inner = Scope(env, path + ".", reuse=scope.reuse, trail=scope.trail + ((path, block.block),),
+                      depth=scope.depth + 1)
+        inner.names[INPUT] = inputs[0]
+        for i, ref in enumerate(inputs):
+            inner.names[f"input{i}"] = ref
+        last = self.lower_list(block.nodes, inner, inputs[0], bsrc.child("nodes"), in_seq=None)
+        if block.output is None:
+            return last
+        return self._ref(block.output, inner, bsrc.child("output"))
+
+    def _block_params(self, block: BlockDef, node: CallNode, scope: Scope, src: Src, row: dict,
+                      force: dict) -> dict:
+        raw = node.args
+        for key in raw:
+            if key not in block.params:
+                raise SpecError(f"{block.block} has no param {key!r}", src.at(key, key=True),
+                                src.hint(did_you_mean(key, block.params) or
+                                         f"its params: {', '.join(block.params) or 'none'}"),
+                                code="schema.extra_forbidden")
+        env: dict[str, Any] = {}
+        for pname, decl in block.params.items():
+            if pname in force:
+                value = force[pname]
+            elif pname in raw:
+                value = self.evaluate(raw[pname], scope.env, src.child(pname), literal_ok=decl.type == "str")
+            elif pname in row:
+                value = row[pname]
+            elif decl.default is not None:
+                value = decl.default
+            else:
+                raise SpecError(f"{block.block} needs param {pname!r}", src.at("block"),
+                                src.hint(f"add `{pname}: ...`"), code="schema.missing")
+            problem = check_value(decl, value)
+            if problem:
+                where = src.at(pname) if pname in raw else src.at("block")
+                raise SpecError(f"{block.block}.{pname}: {problem}", where, src.hint(), code="schema.param_type")
+            env[pname] = coerce(decl, value)
+        return env
+
+    # ---- values -----------------------------------------------------------------------------
+    def evaluate(self, value: Any, env: dict, src: Src, want: type | None = None, literal_ok: bool = False) -> Any:
+        """Evaluate expression strings (recursively inside lists); other values pass through."""
+        if isinstance(value, list):
+            return [self.evaluate(v, env, src.child(i), literal_ok=literal_ok) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        if literal_ok and value not in env and value.isidentifier():
+            return value
+        try:
+            return expr.evaluate(value, env)
+        except expr.ExprError as exc:
+            raise SpecError(str(exc), src.at(), src.hint(), code="expr.invalid") from None
+
+    def shape(self, node_id: str) -> tuple:
+        return self.graph.nodes[node_id]["shape"] if node_id == INPUT else self.graph.nodes[node_id]["call"].out_shape
+
+    # ---- outputs ----------------------------------------------------------------------------
+    def _outputs(self, outputs, scope: Scope, last: str, src: Src) -> dict[str, list[str]]:
+        if outputs is None:
+            return {"train": [last], "eval": [last]}
+        if hasattr(outputs, "train"):
+            return {mode: self._output_list(getattr(outputs, mode), scope, src.child("outputs", mode))
+                    for mode in ("train", "eval")}
+        refs = self._output_list(outputs, scope, src.child("outputs"))
+        return {"train": refs, "eval": refs}
+
+    def _output_list(self, value, scope: Scope, src: Src) -> list[str]:
+        items = [value] if isinstance(value, str) else value
+        refs = []
+        for i, item in enumerate(items):
+            isrc = src if isinstance(value, str) else src.child(i)
+            if isinstance(item, OutputRef):
+                if not self._when(item, scope, isrc):
+                    continue
+                item, isrc = item.ref, isrc.child("ref")
+            ref = self._ref(item, scope, isrc)
+            if ref == INPUT:
+                raise GraphError("an output must be a node, not the input", isrc.at(), code="graph.output")
+            refs.append(ref)
+        if not refs:
+            raise GraphError("no outputs are left", src.at(), code="graph.no_outputs")
+        return refs
+
+
+def _accepts_str(field) -> bool:
+    text = str(field.annotation)
+    return "Literal" in text or text == "<class 'str'>"
+
+
+class _Sub(Located):
+    """A view of a spec's `blocks.NAME` section that resolves paths relative to it."""
+
+    def __init__(self, base: Located, prefix: tuple):
+        super().__init__(base.data, base.file, base.values, base.keys)
+        self.prefix = prefix
+
+    def loc(self, path: tuple = (), prefer_key: bool = False) -> Location:
+        return super().loc(self.prefix + tuple(path), prefer_key)
+
+
+def lower(spec: Spec, limits: Limits | None = None) -> TypedGraph:
+    """Spec -> typed graph. Raises ArchspecError subclasses with locations."""
+    try:
+        return Lowerer(spec, limits or Limits()).run()
+    except RecursionError:
+        raise LimitError("the spec nests too deeply", Location(spec.file, 1, 1), code="limit.depth") from None
+
+
+__all__ = ["lower", "ArchspecError"]

@@ -1,0 +1,248 @@
+"""Strict YAML loading.
+
+We drive PyYAML's pure-Python parser event by event and build the data ourselves, so that:
+- libyaml's C code is never reached (it crashes on deeply nested flow collections);
+- every key and value keeps its position;
+- duplicate keys, merge keys, anchors, aliases and tags are refused before anything is built;
+- scalars follow YAML 1.2 core rules (`no`/`on` stay strings, `010` is ten, no dates).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml import events as ev
+
+from archspec.errors import Location, SourceError, short_repr
+
+
+@dataclass(frozen=True)
+class LoaderLimits:
+    max_bytes: int = 1 << 20
+    max_depth: int = 64
+    max_nodes: int = 200_000
+    max_scalar: int = 10_000
+    max_int_digits: int = 20
+
+
+@dataclass
+class Located:
+    """Plain data plus the position of each value (and of each mapping key) by path."""
+
+    data: object
+    file: str
+    values: dict = field(default_factory=dict)
+    keys: dict = field(default_factory=dict)
+
+    def loc(self, path: tuple = (), prefer_key: bool = False) -> Location:
+        path = tuple(path)
+        for cut in range(len(path), -1, -1):
+            sub = path[:cut]
+            table = (self.keys, self.values) if prefer_key or cut < len(path) else (self.values, self.keys)
+            for positions in table:
+                if sub in positions:
+                    line, col = positions[sub]
+                    return Location(self.file, line, col, path)
+        return Location(self.file, 1, 1, path)
+
+
+_INT = re.compile(r"[-+]?[0-9]+")
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_OCT = re.compile(r"0o[0-7]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_NONFINITE = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+
+
+def _resolve_plain(text: str, where: Location, limits: LoaderLimits) -> object:
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    digits = text.lstrip("+-")
+    if _INT.fullmatch(text) or _HEX.fullmatch(text) or _OCT.fullmatch(text):
+        if len(digits) > limits.max_int_digits:
+            raise SourceError(f"integer with {len(digits)} digits is too long", where,
+                              f"integers may have at most {limits.max_int_digits} digits",
+                              code="yaml.int_too_long")
+        return int(text, 0) if text[:2] in ("0x", "0o") else int(text, 10)
+    if _FLOAT.fullmatch(text):
+        if len(digits) > 64:
+            raise SourceError("number literal is too long", where, code="yaml.int_too_long")
+        return float(text)
+    if _NONFINITE.fullmatch(text):
+        raise SourceError(f"{text} is not allowed", where, "specs hold finite numbers only",
+                          code="yaml.nonfinite")
+    return text
+
+
+class _Builder:
+    def __init__(self, file: str, limits: LoaderLimits):
+        self.file = file
+        self.limits = limits
+        self.out = Located(None, file)
+        self.stack: list[list] = []  # frames: [container, path, pending_key, key_mark]
+        self.count = 0
+
+    def where(self, mark, path=()) -> Location:
+        return Location(self.file, mark.line + 1, mark.column + 1, tuple(path))
+
+    def check_node(self, event) -> None:
+        self.count += 1
+        if self.count > self.limits.max_nodes:
+            raise SourceError("too many YAML nodes", self.where(event.start_mark),
+                              f"a spec may hold at most {self.limits.max_nodes} nodes",
+                              code="yaml.too_many_nodes")
+        if getattr(event, "anchor", None):
+            raise SourceError("anchors and aliases are not allowed", self.where(event.start_mark),
+                              "write the value out; use a table, repeat or composite block to avoid copies",
+                              code="yaml.anchor")
+        if getattr(event, "tag", None) and event.tag not in ("!",):
+            raise SourceError(f"explicit tag {short_repr(event.tag)} is not allowed",
+                              self.where(event.start_mark), "remove the tag", code="yaml.tag")
+
+    def child_path(self, mark):
+        if not self.stack:
+            return ()
+        frame = self.stack[-1]
+        container, path = frame[0], frame[1]
+        if isinstance(container, list):
+            return path + (len(container),)
+        return path + (frame[2],)
+
+    def add(self, value, path, mark) -> None:
+        self.out.values[path] = (mark.line + 1, mark.column + 1)
+        if not self.stack:
+            self.out.data = value
+            return
+        frame = self.stack[-1]
+        container = frame[0]
+        if isinstance(container, list):
+            container.append(value)
+        else:
+            container[frame[2]] = value
+            frame[2] = None
+
+    def scalar(self, event) -> None:
+        self.check_node(event)
+        if len(event.value) > self.limits.max_scalar:
+            raise SourceError("scalar is too long", self.where(event.start_mark),
+                              f"scalars may hold at most {self.limits.max_scalar} characters",
+                              code="yaml.scalar_too_long")
+        plain = event.style is None
+        if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
+            self.mapping_key(event, plain)
+            return
+        path = self.child_path(event.start_mark)
+        where = self.where(event.start_mark, path)
+        value = _resolve_plain(event.value, where, self.limits) if plain else event.value
+        self.add(value, path, event.start_mark)
+
+    def mapping_key(self, event, plain: bool) -> None:
+        frame = self.stack[-1]
+        key = event.value
+        path = frame[1] + (key,)
+        where = self.where(event.start_mark, path)
+        if plain and key == "<<":
+            raise SourceError("merge keys (<<) are not allowed", where, "write the keys out",
+                              code="yaml.merge_key")
+        if key in frame[0]:
+            first = self.out.keys.get(path, (0, 0))
+            raise SourceError(f"duplicate key {short_repr(key)} (first at line {first[0]})", where,
+                              "remove one of them; YAML would silently keep the last",
+                              code="yaml.duplicate_key")
+        frame[2] = key
+        self.out.keys[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+
+    def start(self, event, container) -> None:
+        self.check_node(event)
+        if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
+            raise SourceError("mapping keys must be plain strings", self.where(event.start_mark),
+                              code="yaml.complex_key")
+        if len(self.stack) >= self.limits.max_depth:
+            raise SourceError("nesting is too deep", self.where(event.start_mark),
+                              f"specs may nest at most {self.limits.max_depth} levels",
+                              code="yaml.too_deep")
+        path = self.child_path(event.start_mark)
+        self.add(container, path, event.start_mark)
+        self.stack.append([container, path, None])
+
+    def end(self) -> None:
+        self.stack.pop()
+
+
+def load_text(text: str | bytes, file: str = "<spec>", limits: LoaderLimits | None = None) -> Located:
+    """Parse one YAML document into plain data with positions. Raises SourceError."""
+    limits = limits or LoaderLimits()
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    where = Location(file, 1, 1)
+    if len(raw) > limits.max_bytes:
+        raise SourceError(f"file is {len(raw)} bytes", where,
+                          f"specs may be at most {limits.max_bytes} bytes", code="yaml.too_large")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"not valid UTF-8 at byte {exc.start}", where, "save the file as UTF-8",
+                          code="yaml.encoding") from None
+    builder = _Builder(file, limits)
+    parser = yaml.SafeLoader(decoded)  # pure-Python parser; we never call its constructor
+    documents = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            _dispatch(builder, event)
+            if isinstance(event, ev.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise SourceError("more than one YAML document", builder.where(event.start_mark),
+                                      "a spec file holds exactly one document", code="yaml.multi_document")
+                if event.tags:
+                    raise SourceError("%TAG directives are not allowed", builder.where(event.start_mark),
+                                      code="yaml.tag")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = builder.where(mark) if mark else where
+        raise SourceError(f"YAML syntax: {exc.problem or exc.context}", loc,
+                          "check indentation, colons and brackets", code="yaml.syntax") from None
+    except yaml.YAMLError as exc:
+        raise SourceError(f"YAML error: {short_repr(str(exc), 120)}", where, code="yaml.syntax") from None
+    finally:
+        parser.dispose()
+    if documents == 0:
+        raise SourceError("the file is empty", where, "a spec starts with `archspec: 1`", code="yaml.empty")
+    return builder.out
+
+
+def _dispatch(builder: _Builder, event) -> None:
+    if isinstance(event, ev.AliasEvent):
+        builder.check_node(type("A", (), {"anchor": "*", "start_mark": event.start_mark})())
+    elif isinstance(event, ev.ScalarEvent):
+        builder.scalar(event)
+    elif isinstance(event, ev.MappingStartEvent):
+        builder.start(event, {})
+    elif isinstance(event, ev.SequenceStartEvent):
+        builder.start(event, [])
+    elif isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
+        builder.end()
+
+
+def load_file(path: str | Path, limits: LoaderLimits | None = None) -> Located:
+    limits = limits or LoaderLimits()
+    path = Path(path)
+    where = Location(str(path), 0, 0)
+    try:
+        if path.stat().st_size > limits.max_bytes:
+            raise SourceError(f"file is {path.stat().st_size} bytes", where,
+                              f"specs may be at most {limits.max_bytes} bytes", code="yaml.too_large")
+        with path.open("rb") as fh:
+            raw = fh.read(limits.max_bytes + 1)
+    except OSError as exc:
+        raise SourceError(f"cannot read file: {exc.strerror}", where, "check the path",
+                          code="io.unreadable") from None
+    return load_text(raw, str(path), limits)

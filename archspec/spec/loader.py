@@ -1,0 +1,236 @@
+"""Spec stage: located data to a validated Spec (pydantic), with variants and overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from archspec.errors import ErrorGroup, SpecError, did_you_mean, short_repr
+from archspec.source import Located, LoaderLimits, load_file, load_text
+from archspec.spec.models import BlockDef, SpecFile, VariantFile
+from archspec.spec.params import check_value, coerce
+
+MAX_EXTENDS = 8
+
+
+@dataclass
+class Spec:
+    """A validated spec: the model, its source positions and the resolved params."""
+
+    model: SpecFile
+    source: Located
+    params: dict[str, Any]
+    param_sources: dict[str, Located] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def file(self) -> str:
+        return self.source.file
+
+
+def pydantic_errors(exc: ValidationError, located: Located, prefix: tuple = ()) -> ErrorGroup:
+    """Map pydantic errors to located SpecErrors; union tags in `loc` are skipped by walking the data."""
+    errors = []
+    for err in exc.errors(include_url=False):
+        path = _data_path(located.data, prefix, err["loc"])
+        kind = err["type"]
+        message, hint = _describe(err, path)
+        where = located.loc(path, prefer_key=kind == "extra_forbidden")
+        errors.append(SpecError(message, where, hint, code=f"schema.{kind}"))
+    return ErrorGroup(errors)
+
+
+def _data_path(data: Any, prefix: tuple, loc: tuple) -> tuple:
+    node = data
+    for part in prefix:
+        node = node[part]
+    path = list(prefix)
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and part == "from_" and "from" in node:
+            node = node["from"]
+            path.append("from")
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and part not in ("block", "seq", "call") \
+                and not any(c in part for c in "[]()"):
+            path.append(part)  # a missing key: point at its parent mapping
+            break
+    return tuple(path)
+
+
+def _describe(err: dict, path: tuple) -> tuple[str, str]:
+    kind = err["type"]
+    field_name = path[-1] if path else ""
+    if kind == "extra_forbidden":
+        return f"unknown key {field_name!r}", ""
+    if kind == "missing":
+        return f"missing required key {err['loc'][-1]!r}", ""
+    shown = short_repr(err.get("input"))
+    return f"{err['msg']} (got {shown})", ""
+
+
+def _validate(model: type[BaseModel], located: Located, prefix: tuple = ()) -> Any:
+    data = located.data
+    for part in prefix:
+        data = data[part]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        group = pydantic_errors(exc, located, prefix)
+        _add_key_hints(group, model, located)
+        raise group from None
+
+
+def _add_key_hints(group: ErrorGroup, model: type[BaseModel], located: Located) -> None:
+    for error in group.errors:
+        if error.code == "schema.extra_forbidden" and error.location.path:
+            key = error.location.path[-1]
+            known = _known_keys(located.data, error.location.path[:-1], model)
+            error.hint = did_you_mean(key, known) or "remove it, or check the docs for the keys allowed here"
+
+
+def _known_keys(data: Any, path: tuple, model: type[BaseModel]) -> list[str]:
+    from archspec.spec import models as m
+
+    if len(path) == 0:
+        return [f.alias or n for n, f in model.model_fields.items()]
+    for candidate in (m.SeqNode, m.UseNode, m.CallNode, m.ParamDecl, m.Table, m.ModeOutputs, m.InitRule):
+        keys = [f.alias or n for n, f in candidate.model_fields.items()]
+        node = data
+        for part in path:
+            node = node[part]
+        if isinstance(node, dict) and all(k in keys for k in node if k != path[-1]):
+            return keys
+    return []
+
+
+def _not_a_mapping(located: Located, what: str) -> SpecError:
+    return SpecError(f"a {what} is a YAML mapping at the top level", located.loc(()),
+                     "start the file with `archspec: 1`", code="schema.not_a_mapping")
+
+
+def load_block_file(path: Path, limits: LoaderLimits | None = None) -> tuple[BlockDef, Located]:
+    located = load_file(path, limits)
+    if not isinstance(located.data, dict):
+        raise _not_a_mapping(located, "block file")
+    return _validate(BlockDef, located), located
+
+
+def parse(path: str | Path, overrides: dict[str, Any] | None = None,
+          limits: LoaderLimits | None = None, text: str | None = None) -> Spec:
+    """Load, validate and resolve a spec file (following `extends`), applying param overrides."""
+    path = Path(path)
+    located = load_text(text, str(path), limits) if text is not None else load_file(path, limits)
+    chain: list[Located] = []
+    seen = {str(path.resolve())}
+    while isinstance(located.data, dict) and "extends" in located.data and len(chain) < MAX_EXTENDS:
+        variant = _validate(VariantFile, located) if _is_variant(located) else None
+        if variant is None:
+            break
+        chain.append(located)
+        base_path = _resolve_extends(path, variant.extends, located)
+        if str(base_path.resolve()) in seen:
+            raise SpecError("`extends` forms a cycle", located.loc(("extends",)), code="schema.extends_cycle")
+        seen.add(str(base_path.resolve()))
+        path = base_path
+        located = load_file(path, limits)
+    if chain and len(chain) >= MAX_EXTENDS:
+        raise SpecError("too many levels of `extends`", chain[-1].loc(("extends",)), code="schema.extends_depth")
+    if not isinstance(located.data, dict):
+        raise _not_a_mapping(located, "spec")
+    model = _validate(SpecFile, located)
+    return _resolve(model, located, chain, overrides or {})
+
+
+def _is_variant(located: Located) -> bool:
+    return "nodes" not in located.data
+
+
+def _resolve_extends(path: Path, target: str, located: Located) -> Path:
+    pure = PurePosixPath(target)
+    if pure.is_absolute() or ".." in pure.parts or not target.endswith((".yaml", ".yml")):
+        raise SpecError(f"`extends` must name a .yaml file beside this one, got {short_repr(target)}",
+                        located.loc(("extends",)), "write e.g. `extends: osnet_x1_0.yaml`",
+                        code="schema.extends_path")
+    base = path.parent / pure
+    if not base.is_file():
+        siblings = [p.name for p in path.parent.glob("*.yaml")]
+        raise SpecError(f"`extends` names {short_repr(target)}, which does not exist",
+                        located.loc(("extends",)), did_you_mean(target, siblings), code="schema.extends_missing")
+    return base
+
+
+def _resolve(model: SpecFile, located: Located, chain: list[Located], overrides: dict) -> Spec:
+    params: dict[str, Any] = {}
+    sources: dict[str, Located] = {}
+    errors = []
+    for name, decl in model.params.items():
+        if decl.default is not None:
+            problem = check_value(decl, decl.default)
+            if problem:
+                errors.append(SpecError(f"default of param {name!r}: {problem}",
+                                        located.loc(("params", name, "default")), code="schema.param_type"))
+            params[name] = coerce(decl, decl.default)
+            sources[name] = located
+    header: dict[str, Any] = {}
+    for variant in reversed(chain):  # the base first, the outermost variant last
+        _apply(model, params, sources, variant.data.get("params", {}), variant, ("params",), errors)
+        header.update({k: variant.data[k] for k in ("name", "description", "citation", "input")
+                       if k in variant.data})
+    _apply(model, params, sources, overrides, None, (), errors)
+    for name, decl in model.params.items():
+        if name not in params:
+            errors.append(SpecError(f"param {name!r} has no default and was not set",
+                                    located.loc(("params", name)), f"pass --set {name}=VALUE",
+                                    code="schema.param_missing"))
+    if errors:
+        raise ErrorGroup(errors)
+    if header:
+        model = model.model_copy(update=header)
+    source = chain[0] if chain else located
+    if chain:
+        source = Located(located.data, located.file, located.values, located.keys)
+    return Spec(model, source, params, sources)
+
+
+def _apply(model: SpecFile, params: dict, sources: dict, values: dict, located: Located | None,
+           prefix: tuple, errors: list) -> None:
+    from archspec.errors import Location
+
+    for name, value in values.items():
+        where = located.loc(prefix + (name,), prefer_key=True) if located else Location("<override>", 0, 0, (name,))
+        decl = model.params.get(name)
+        if decl is None:
+            errors.append(SpecError(f"unknown param {name!r}", where,
+                                    did_you_mean(name, model.params) or f"params: {', '.join(model.params)}",
+                                    code="schema.unknown_param"))
+            continue
+        problem = check_value(decl, value)
+        if problem:
+            errors.append(SpecError(f"param {name!r}: {problem}", where, code="schema.param_type"))
+            continue
+        params[name] = coerce(decl, value)
+        if located:
+            sources[name] = located
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` with the value read as a YAML scalar or flow list (`--set layers=[2,2,2]`)."""
+    from archspec.errors import Location
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SpecError(f"--set expects KEY=VALUE, got {short_repr(text)}", Location("<override>", 0, 0),
+                        "for example --set num_classes=751", code="usage.set")
+    value = load_text(raw or "''", f"--set {key.strip()}").data
+    return key.strip(), value

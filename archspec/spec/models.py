@@ -1,0 +1,158 @@
+"""pydantic models of a spec file and of a composite block file.
+
+A call node keeps its block args as extra fields: they are checked against the block's own
+params after the block is known (a spec may define blocks of its own), then typed by the
+block's args model once their expressions are evaluated.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+REF = r"^[A-Za-z_0-9][A-Za-z0-9_.]*$"
+
+Name = Annotated[str, Field(pattern=NAME, max_length=64)]
+Ref = Annotated[str, Field(pattern=REF, max_length=256)]
+Scalar = Union[Annotated[bool, Field(strict=True)], Annotated[int, Field(strict=True)], float, str]
+Value = Union[Scalar, list[Any]]
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ParamDecl(Closed):
+    """A typed param with an optional default. `ints` is a list of ints (kernel lists)."""
+
+    type: Literal["int", "float", "bool", "str", "ints", "floats", "any"]
+    default: Value | None = None
+    choices: list[Scalar] | None = Field(default=None, max_length=64)
+    min: float | None = None
+    max: float | None = None
+    doc: str = Field(default="", max_length=2000)
+
+
+class Table(Closed):
+    """Rows expand the node they sit on; each column becomes a name in the row's expressions."""
+
+    columns: list[Name] = Field(min_length=1, max_length=32)
+    rows: list[Union[list[Value], dict[str, Value]]] = Field(min_length=1, max_length=4096)
+
+
+class NodeBase(BaseModel):
+    name: Name | None = None
+    from_: Ref | list[Ref] | None = Field(default=None, alias="from")
+    when: bool | str | None = None
+    repeat: Annotated[int, Field(strict=True, ge=1, le=4096)] | str | None = None
+    table: Table | None = None
+    doc: str = Field(default="", max_length=2000)
+
+
+class CallNode(NodeBase):
+    """`block: NAME` plus that block's args."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    block: Name
+    in_channels: Annotated[int, Field(strict=True, ge=1)] | str | None = None
+    hold: bool = False
+    input_shape: list[Annotated[int, Field(strict=True, ge=1)]] | None = Field(default=None, max_length=4)
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class UseNode(NodeBase):
+    """`call: NAME` applies an existing module (or composite) again: one module, several calls."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    call: Ref
+
+
+class SeqNode(NodeBase):
+    """An indexed sequence (`nn.Sequential`): items chain, unnamed items are named by index."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    seq: list["Node"] = Field(min_length=1, max_length=4096)
+
+
+def _node_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        if "seq" in value:
+            return "seq"
+        if "call" in value:
+            return "call"
+        return "block"
+    return "seq" if hasattr(value, "seq") else "call" if hasattr(value, "call") else "block"
+
+
+Node = Annotated[
+    Union[Annotated[CallNode, Tag("block")], Annotated[UseNode, Tag("call")], Annotated[SeqNode, Tag("seq")]],
+    Discriminator(_node_kind),
+]
+SeqNode.model_rebuild()
+
+
+class ModeOutputs(Closed):
+    train: Ref | list[Union[Ref, "OutputRef"]]
+    eval: Ref | list[Union[Ref, "OutputRef"]]
+
+
+class OutputRef(Closed):
+    ref: Ref
+    when: bool | str = True
+
+
+ModeOutputs.model_rebuild()
+Outputs = Union[Ref, list[Union[Ref, OutputRef]], ModeOutputs]
+
+
+class BlockDef(Closed):
+    """A composite block written in YAML from primitives and other composites."""
+
+    archspec: Literal[1] = 1
+    block: Name
+    doc: str = Field(default="", max_length=4000)
+    params: dict[Name, ParamDecl] = Field(default_factory=dict, max_length=64)
+    let: dict[Name, Value] = Field(default_factory=dict, max_length=64)
+    nodes: list[Node] = Field(min_length=1, max_length=4096)
+    output: Ref | None = None
+
+
+class InitRule(Closed):
+    """Initialise the tensors of modules made by `blocks` (primitive names), optionally under `path`."""
+
+    blocks: list[Name] = Field(min_length=1)
+    under: str | None = None
+    weight: str | None = None
+    bias: str | None = None
+
+
+class SpecFile(Closed):
+    archspec: Literal[1]
+    name: Name
+    description: str = Field(default="", max_length=4000)
+    citation: str = Field(default="", max_length=2000)
+    extends: str | None = Field(default=None, max_length=256)
+    input: list[Annotated[int, Field(strict=True, ge=1, le=1 << 16)]] = Field(min_length=1, max_length=3)
+    params: dict[Name, ParamDecl] = Field(default_factory=dict, max_length=128)
+    let: dict[Name, Value] = Field(default_factory=dict, max_length=128)
+    blocks: dict[Name, BlockDef] = Field(default_factory=dict, max_length=128)
+    nodes: list[Node] = Field(min_length=1, max_length=4096)
+    outputs: Outputs | None = None
+    init: list[InitRule] = Field(default_factory=list, max_length=64)
+
+
+class VariantFile(Closed):
+    """A small file that extends a base spec and overrides its params."""
+
+    archspec: Literal[1]
+    name: Name
+    extends: str = Field(max_length=256)
+    description: str = Field(default="", max_length=4000)
+    citation: str = Field(default="", max_length=2000)
+    input: list[Annotated[int, Field(strict=True, ge=1, le=1 << 16)]] | None = None
+    params: dict[Name, Value] = Field(default_factory=dict, max_length=128)
