@@ -28,7 +28,7 @@ class ArchspecError(Exception):
     """Base class. `code` is stable and documented; `hint` tells the user what to do."""
 
     code = "archspec.error"
-    exit_code = 2
+    exit_code = 1
 
     def __init__(self, message: str, location: Location | None = None, hint: str = "",
                  code: str | None = None):

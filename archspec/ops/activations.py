@@ -37,7 +37,7 @@ class _Activation(Primitive):
 
 for _kind, (_cls, _inplace) in KINDS.items():
     register(type(f"Act_{_kind}", (_Activation,), {
-        "name": _kind, "kind": _kind, "supports_inplace": _inplace,
+        "name": _kind, "kind": _kind, "supports_inplace": _inplace, "example": ({}, [(3, 4, 4)]),
         "__doc__": f"`nn.{_cls}` activation.",
     }))
 
@@ -49,6 +49,8 @@ class ActArgs(Args):
 @register
 class Act(Primitive):
     """An activation chosen by a param, e.g. `kind: act` with `act: relu6`."""
+
+    example = ({"kind": "relu6"}, [(3, 4)])
 
     name = "act"
     category = "activation"

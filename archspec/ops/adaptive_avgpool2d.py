@@ -11,6 +11,8 @@ class AdaptiveArgs(Args):
 class AdaptiveAvgPool2d(Primitive):
     """`nn.AdaptiveAvgPool2d`: works at any input size."""
 
+    example = ({"output_size": 2}, [(3, 7, 7)])
+
     name = "adaptive_avgpool2d"
     category = "pool"
     Args = AdaptiveArgs

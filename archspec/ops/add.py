@@ -13,6 +13,8 @@ class Add(Primitive):
     When the first input is not read elsewhere, the builder makes it `+=`, as torchvision does.
     """
 
+    example = ({}, [(3, 4, 5), (3, 4, 5), (3, 4, 5)])
+
     name = "add"
     category = "merge"
     min_inputs = 2

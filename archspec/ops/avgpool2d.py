@@ -8,6 +8,8 @@ from archspec.ops.registry import Primitive, need_rank, pair, register, spatial_
 class AvgPool2d(Primitive):
     """`nn.AvgPool2d`; the stride defaults to the kernel size."""
 
+    example = ({"kernel": 2}, [(3, 8, 8)])
+
     name = "avgpool2d"
     category = "pool"
     Args = PoolArgs

@@ -13,6 +13,8 @@ class BatchNormArgs(Args):
 class BatchNorm(Primitive):
     """Batch norm over channels: `BatchNorm2d` for C×H×W inputs, `BatchNorm1d` for vectors."""
 
+    example = ({}, [(6, 5, 5)])
+
     name = "batchnorm"
     category = "norm"
     Args = BatchNormArgs

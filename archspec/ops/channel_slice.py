@@ -12,8 +12,11 @@ class SliceArgs(Args):
 class ChannelSlice(Primitive):
     """Channels `start:stop` of the input (`x[:, start:stop]`), e.g. the IN half of IBN-a. No module."""
 
+    example = ({"start": 1, "stop": 3}, [(4, 2, 2)])
+
     name = "channel_slice"
     category = "shape"
+    Args = SliceArgs
 
     def infer(self, args, shapes):
         channels = shapes[0][0]

@@ -7,6 +7,8 @@ from archspec.ops.registry import Primitive, format_shape, register
 class Concat(Primitive):
     """Concatenate along channels. Every other dimension must agree. No module."""
 
+    example = ({}, [(3, 4, 5), (2, 4, 5)])
+
     name = "concat"
     category = "merge"
     min_inputs = 2

@@ -18,6 +18,8 @@ class Conv2dArgs(Args):
 class Conv2d(Primitive):
     """2-D convolution (`nn.Conv2d`). Input channels come from the input shape."""
 
+    example = ({"out": 8, "kernel": 3, "stride": 2, "padding": 1, "groups": 2}, [(4, 9, 9)])
+
     name = "conv2d"
     category = "conv"
     Args = Conv2dArgs

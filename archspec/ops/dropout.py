@@ -11,6 +11,8 @@ class DropoutArgs(Args):
 class Dropout(Primitive):
     """`nn.Dropout`: identity in eval mode."""
 
+    example = ({"p": 0.1}, [(7,)])
+
     name = "dropout"
     category = "regularization"
     Args = DropoutArgs

@@ -9,6 +9,8 @@ from archspec.ops.registry import Primitive, register
 class Flatten(Primitive):
     """Flatten all but the batch dimension (`torch.flatten(x, 1)`); batch 1 stays batch 1."""
 
+    example = ({}, [(3, 4, 5)])
+
     name = "flatten"
     category = "shape"
 

@@ -11,6 +11,8 @@ class GlobalPoolArgs(Args):
 class GlobalAvgPool(Primitive):
     """Mean over H and W (`x.mean((2, 3))`): C×H×W to C, or C×1×1 with `keepdim`. No module."""
 
+    example = ({"keepdim": True}, [(3, 7, 7)])
+
     name = "global_avgpool"
     category = "pool"
     Args = GlobalPoolArgs

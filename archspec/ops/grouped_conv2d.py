@@ -24,6 +24,8 @@ class GroupedConv2d(Primitive):
     State dict keys: `grouped_conv.{i}.weight` (no bias), as in the MixNet reference.
     """
 
+    example = ({"out": 10, "kernel": [1, 1, 1]}, [(8, 5, 5)])
+
     name = "grouped_conv2d"
     category = "conv"
     Args = GroupedArgs

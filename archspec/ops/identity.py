@@ -7,6 +7,8 @@ from archspec.ops.registry import Primitive, register
 class Identity(Primitive):
     """`nn.Identity`: a named placeholder."""
 
+    example = ({}, [(3, 4, 5)])
+
     name = "identity"
     category = "shape"
 

@@ -14,6 +14,8 @@ class InstanceNormArgs(Args):
 class InstanceNorm(Primitive):
     """`nn.InstanceNorm2d`; affine by default, as OSNet and IBN-Net use it."""
 
+    example = ({}, [(6, 5, 5)])
+
     name = "instancenorm"
     category = "norm"
     Args = InstanceNormArgs

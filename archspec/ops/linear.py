@@ -12,6 +12,8 @@ class LinearArgs(Args):
 class Linear(Primitive):
     """`nn.Linear` over a vector input."""
 
+    example = ({"out": 5}, [(7,)])
+
     name = "linear"
     category = "linear"
     Args = LinearArgs

@@ -8,6 +8,8 @@ from archspec.ops.registry import Primitive, need_rank, pair, register, spatial_
 class MaxPool2d(Primitive):
     """`nn.MaxPool2d`; the stride defaults to the kernel size."""
 
+    example = ({"kernel": 3, "stride": 2, "padding": 1}, [(3, 9, 9)])
+
     name = "maxpool2d"
     category = "pool"
     Args = PoolArgs

@@ -22,6 +22,8 @@ class MixedConv2d(Primitive):
     State dict keys: `mixed_depthwise_conv.{i}.weight`.
     """
 
+    example = ({"kernel": [3, 5, 7], "stride": 2}, [(10, 9, 9)])
+
     name = "mixed_conv2d"
     category = "conv"
     Args = MixedArgs

@@ -10,6 +10,8 @@ from archspec.ops.registry import Primitive, register
 class Mul(Primitive):
     """Element-wise product with broadcasting (gates: C×H×W times C×1×1). No module."""
 
+    example = ({}, [(3, 4, 5), (3, 1, 1)])
+
     name = "mul"
     category = "merge"
     min_inputs = 2

@@ -44,6 +44,8 @@ class Primitive:
     mutable_output: ClassVar[bool] = False
     # The builder may ask this op to work in place on its first input.
     supports_inplace: ClassVar[bool] = False
+    # (args, input shapes) that the registry tests build and run against the static rules.
+    example: ClassVar[tuple[dict, list[Shape]]] = ({}, [(3, 4, 4)])
 
     def infer(self, args: Any, shapes: Sequence[Shape]) -> Shape:
         return shapes[0]

@@ -1,0 +1,59 @@
+"""archspec: neural-network architectures as YAML block tables, compiled to PyTorch modules.
+
+Importing archspec does not import torch; only `load` and `build` do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archspec.errors import ArchspecError, Location
+from archspec.graph.ir import TypedGraph
+from archspec.graph.limits import Limits
+from archspec.spec.loader import Spec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build", "compile", "load", "parse",
+           "summary"]
+__version__ = "0.1.0"
+
+
+def parse(path: str | Path, **overrides: Any) -> Spec:
+    """Load and validate a spec file (following `extends`) with param overrides."""
+    from archspec.spec.loader import parse as _parse
+
+    return _parse(path, overrides)
+
+
+def compile(spec: Spec | str | Path, limits: Limits | None = None, **overrides: Any) -> TypedGraph:  # noqa: A001
+    """Lower a spec to the typed graph: shapes, params and MACs of every call. No torch."""
+    from archspec.graph.lower import lower
+
+    if not isinstance(spec, Spec):
+        spec = parse(spec, **overrides)
+    elif overrides:
+        raise TypeError("pass overrides to parse() when giving a parsed Spec")
+    return lower(spec, limits)
+
+
+def build(graph: TypedGraph) -> "nn.Module":
+    """Build the nn.Module of a typed graph."""
+    from archspec.backends.torch_builder import build_module
+
+    return build_module(graph)
+
+
+def load(path: str | Path, limits: Limits | None = None, **overrides: Any) -> "nn.Module":
+    """Spec file -> a plain torch.nn.Module. Keyword arguments override the spec's params."""
+    return build(compile(path, limits, **overrides))
+
+
+def summary(spec: Spec | TypedGraph | str | Path, depth: int = 2, **overrides: Any) -> str:
+    """The per-block table that `archspec build` prints."""
+    from archspec.backends.summary import render
+
+    graph = spec if isinstance(spec, TypedGraph) else compile(spec, **overrides)
+    return render(graph, depth)

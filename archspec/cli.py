@@ -1,0 +1,127 @@
+"""The `archspec` command. Every spec error is printed located; exit codes are documented in the README."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable
+
+from archspec.errors import ArchspecError, ErrorGroup
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_LIMIT, EXIT_INTERNAL = 0, 1, 2, 3, 4
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    from archspec.spec.loader import parse_override
+
+    return dict(parse_override(p) for p in pairs or [])
+
+
+def _limits(args: argparse.Namespace):
+    from archspec.graph.limits import Limits
+
+    return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import archspec
+
+    graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
+    print(archspec.summary(graph, depth=args.depth))
+    model = archspec.build(graph)
+    counted = sum(p.numel() for p in model.parameters())
+    status = "matches" if counted == graph.total_params else "DIFFERS FROM"
+    print(f"built torch module {type(model).__name__} '{graph.name}': {counted:,} params ({status} the static count)")
+    return EXIT_OK if counted == graph.total_params else EXIT_INTERNAL
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import archspec
+
+    results, worst = [], EXIT_OK
+    for path in args.spec:
+        try:
+            graph = archspec.compile(path, _limits(args), **_overrides(args.set))
+            results.append({"file": path, "ok": True, "params": graph.total_params,
+                            "macs": graph.total_macs("eval")})
+            if not args.json:
+                print(f"{path}: ok ({graph.name}, {graph.total_params:,} params)")
+        except ArchspecError as exc:
+            errors = exc.errors if isinstance(exc, ErrorGroup) else [exc]
+            results.append({"file": path, "ok": False, "errors": [e.to_json() for e in errors]})
+            worst = max(worst, exc.exit_code)
+            if not args.json:
+                print(exc.format(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return worst
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from archspec.schema import schema_text
+
+    text = schema_text()
+    if args.output:
+        from archspec.atomic import write_atomic
+
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_blocks(args: argparse.Namespace) -> int:
+    from archspec.docs_gen import blocks_text
+
+    sys.stdout.write(blocks_text())
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archspec", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(fn=fn)
+        return p
+
+    def spec_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a param (repeatable)")
+        p.add_argument("--max-params", type=int, default=2_000_000_000, help="refuse specs above this many params")
+        p.add_argument("--max-calls", type=int, default=200_000, help="refuse graphs above this many calls")
+        p.add_argument("--max-repeat", type=int, default=4096, help="refuse a repeat above this count")
+
+    build = add("build", cmd_build, "validate a spec, compile it to a torch module and print a summary")
+    build.add_argument("spec")
+    build.add_argument("--depth", type=int, default=2, help="group rows by this many path parts (0: every call)")
+    spec_options(build)
+    validate = add("validate", cmd_validate, "check specs: schema, graph, shapes (no torch)")
+    validate.add_argument("spec", nargs="+")
+    validate.add_argument("--json", action="store_true", help="machine-readable diagnostics")
+    spec_options(validate)
+    schema = add("schema", cmd_schema, "print the JSON Schema of spec files (draft-07)")
+    schema.add_argument("-o", "--output")
+    add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ArchspecError as exc:
+        print(exc.format(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the promise is: never a traceback
+        print(f"archspec: internal error: {type(exc).__name__}: {exc}\n"
+              "  hint: this is a bug in archspec; please report it with the spec that caused it",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from archspec.spec.expr import ExprError, evaluate, make_divisible, round_channels, split_channels
+
+
+@pytest.mark.parametrize("text, scope, value", [
+    ("out // reduction", {"out": 256, "reduction": 4}, 64),
+    ("int(c * w)", {"c": 24, "w": 1.4}, 33),
+    ("round_channels(24, 1.3)", {}, 32),
+    ("split_channels(480, 3)", {}, [160, 160, 160]),
+    ("split_channels(10, 3)", {}, [4, 3, 3]),
+    ("make_divisible(32 * 0.75)", {}, 24),
+    ("layers[1]", {"layers": [2, 3]}, 3),
+    ("'relu' if onnx else 'relu6'", {"onnx": False}, "relu6"),
+    ("s != 1 or a != b", {"s": 1, "a": 3, "b": 3}, False),
+])
+def test_allowed(text, scope, value):
+    assert evaluate(text, scope) == value
+
+
+@pytest.mark.parametrize("text", [
+    "9**9**9", "__import__('os')", "x.real", "[1] * 10**6", "(lambda: 1)()", "open('f')",
+    "[i for i in range(3)]", "1 +" * 200 + "1", "f'{x}'", "x[0:2]",
+])
+def test_refused(text):
+    with pytest.raises(ExprError):
+        evaluate(text, {"x": [1, 2, 3]})
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(ExprError, match="did you mean 'planes'"):
+        evaluate("plnes * 4", {"planes": 64})
+
+
+def test_rounding_helpers_match_references():
+    assert split_channels(480, 3) == [160, 160, 160]
+    assert round_channels(200, 1.3) == 264 and round_channels(200, 1.0) == 200
+    assert make_divisible(1280 * 0.5, 8) == 640

@@ -1,0 +1,95 @@
+"""Every shipped spec against its reference: params, state_dict layout, golden outputs, MACs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import CASES, ROOT, SPECS, reference
+from fill import fill_module, golden_input
+
+import archspec
+
+
+def build(case: dict):
+    graph = archspec.compile(ROOT / "specs" / f"{case['spec']}.yaml", **case.get("set", {}))
+    return graph, archspec.build(graph)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_every_spec_has_a_reference(spec):
+    assert spec.stem in {c["spec"] for c in CASES}, f"add {spec.stem} to tests/reference/cases.json"
+
+
+def test_params_and_state_dict_layout(case):
+    ref = reference(case["ref"])
+    graph, model = build(case)
+    assert graph.total_params == ref["params"]
+    assert sum(p.numel() for p in model.parameters()) == ref["params"]
+    ours = [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in model.state_dict().items()]
+    assert ours == ref["state_dict"]
+
+
+def test_golden_outputs_under_fill_v1(case):
+    ref = reference(case["ref"])
+    golden = ref["golden"]
+    _, model = build(case)
+    fill_module(model)
+    model.eval()
+    with torch.no_grad():
+        out = model(golden_input(golden["batch"], ref["input_shape_chw"]))
+    assert list(out.shape) == ref["eval_output_shape"]
+    flat = out.flatten(1).double()
+    tol = 1e-4 * golden["max_abs"]
+    assert torch.allclose(flat[:, :64], torch.tensor(golden["first_values"], dtype=torch.float64), atol=tol, rtol=0)
+    assert torch.allclose(flat.sum(1), torch.tensor(golden["row_sum"], dtype=torch.float64),
+                          atol=tol * flat.shape[1] ** 0.5, rtol=1e-5)
+    assert torch.allclose(flat.norm(dim=1), torch.tensor(golden["row_l2"], dtype=torch.float64), rtol=1e-5)
+
+
+def test_train_mode_outputs(case):
+    ref = reference(case["ref"])
+    graph, model = build(case)
+    model.train()
+    out = model(golden_input(2, ref["input_shape_chw"]))
+    outs = out if isinstance(out, tuple) else (out,)
+    assert [list(o.shape) for o in outs] == ref["train_output_shapes"]
+    assert [[2, *s] for s in graph.output_shapes("train")] == ref["train_output_shapes"]
+
+
+def test_static_output_shape(case):
+    ref = reference(case["ref"])
+    graph = archspec.compile(ROOT / "specs" / f"{case['spec']}.yaml", **case.get("set", {}))
+    assert [2, *graph.output_shapes("eval")[0]] == ref["eval_output_shape"]
+
+
+def test_macs_follow_the_dense_conv_linear_convention(case):
+    """Within 0.5% of torchinfo's mult-adds (torchvision publishes 4.089 G and 0.301 G)."""
+    ref = reference(case["ref"])
+    graph = archspec.compile(ROOT / "specs" / f"{case['spec']}.yaml", **case.get("set", {}))
+    expected = ref["macs_per_sample"]["torchinfo_mult_adds"]
+    assert abs(graph.total_macs("eval") - expected) / expected < 0.005
+
+
+def test_published_macs():
+    assert abs(archspec.compile(ROOT / "specs/resnet50.yaml").total_macs() / 4.089e9 - 1) < 0.005
+    assert abs(archspec.compile(ROOT / "specs/mobilenet_v2.yaml").total_macs() / 0.301e9 - 1) < 0.005
+
+
+def test_osnet_gate_is_one_module_called_four_times():
+    graph = archspec.compile(ROOT / "specs/osnet_x1_0.yaml")
+    calls = [c for c in graph.calls() if c.module == "conv2.0.gate.fc1"]
+    assert len(calls) == 4
+    assert sum(c.params for c in calls) == 64 * 4 + 4  # counted once
+    model = archspec.build(graph)
+    assert [k for k in model.state_dict() if k.startswith("conv2.0.gate.")] == [
+        "conv2.0.gate.fc1.weight", "conv2.0.gate.fc1.bias", "conv2.0.gate.fc2.weight", "conv2.0.gate.fc2.bias"]
+
+
+def test_osnet_triplet_returns_logits_and_feature():
+    model = archspec.load(ROOT / "specs/osnet_x1_0.yaml", loss="triplet", num_classes=751)
+    model.train()
+    logits, feature = model(torch.randn(2, 3, 256, 128))
+    assert logits.shape == (2, 751) and feature.shape == (2, 512)
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 256, 128)).shape == (1, 512)

@@ -1,0 +1,57 @@
+"""Every registered primitive: its static shape and params rules agree with the module torch runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import fx
+
+from archspec.ops import REGISTRY
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_static_rules_match_torch(name):
+    prim = REGISTRY[name]
+    raw_args, shapes = prim.example
+    args = prim.Args.model_validate(raw_args)
+    out = prim.infer(args, shapes)
+    inputs = [torch.randn(2, *s) for s in shapes]
+    if prim.stateless_function:
+        graph = fx.Graph()
+        nodes = [graph.placeholder(f"x{i}") for i in range(len(inputs))]
+        graph.output(prim.emit(graph, args, nodes))
+        result = fx.GraphModule(torch.nn.Module(), graph)(*inputs)
+        params = 0
+    else:
+        module = prim.build(args, shapes)
+        result = module(*inputs)
+        params = sum(p.numel() for p in module.parameters())
+    assert tuple(result.shape) == (2, *out)
+    assert prim.count_params(args, shapes) == params
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_primitive_is_documented_and_categorised(name):
+    prim = REGISTRY[name]
+    assert type(prim).__doc__, f"{name} needs a docstring: it becomes docs/blocks.md"
+    assert prim.category in {"conv", "norm", "activation", "pool", "linear", "merge", "shape", "regularization",
+                             "attention"}
+
+
+def test_duplicate_registration_is_refused():
+    from archspec.ops import register
+
+    with pytest.raises(ValueError, match="already registered"):
+        register(type(REGISTRY["relu"]))
+
+
+def test_inplace_is_never_used_on_a_tensor_read_twice():
+    import archspec
+    from conftest import ROOT
+
+    model = archspec.load(ROOT / "specs/resnet50.yaml")
+    code = model.generated_code("eval")
+    assert "+=" in code  # the residual add reuses bn3's output, as torchvision does
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
+    model.train()
+    model(x).sum().backward()  # autograd would raise if an in-place op clobbered a saved tensor
