@@ -39,14 +39,14 @@ def compile(spec: Spec | str | Path, limits: Limits | None = None, **overrides: 
     return lower(spec, limits)
 
 
-def build(graph: TypedGraph) -> "nn.Module":
+def build(graph: TypedGraph) -> nn.Module:
     """Build the nn.Module of a typed graph."""
     from archspec.backends.torch_builder import build_module
 
     return build_module(graph)
 
 
-def load(path: str | Path, limits: Limits | None = None, **overrides: Any) -> "nn.Module":
+def load(path: str | Path, limits: Limits | None = None, **overrides: Any) -> nn.Module:
     """Spec file -> a plain torch.nn.Module. Keyword arguments override the spec's params."""
     return build(compile(path, limits, **overrides))
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CASES = json.loads((REFERENCE / "cases.json").read_text())["cases"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference(name: str) -> dict:
     return json.loads((REFERENCE / f"{name}.json").read_text())
 

@@ -46,8 +46,9 @@ def test_duplicate_registration_is_refused():
 
 
 def test_inplace_is_never_used_on_a_tensor_read_twice():
-    import archspec
     from conftest import ROOT
+
+    import archspec
 
     model = archspec.load(ROOT / "specs/resnet50.yaml")
     code = model.generated_code("eval")

@@ -48,7 +48,7 @@ def render(tg: TypedGraph, depth: int = 2) -> str:
     head = ("name", "type", "output", "params", "MACs")
     body = [(r.name, r.type, format_shape(r.shape), f"{r.params:,}", human(r.macs)) for r in table]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(5)]
-    line = "  ".join("{:<%d}" % w if i < 3 else "{:>%d}" % w for i, w in enumerate(widths))
+    line = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [f"{tg.name}: input {format_shape(tg.input_shape)} (batch excluded)", line.format(*head),
            "  ".join("-" * w for w in widths)]
     out += [line.format(*b) for b in body]

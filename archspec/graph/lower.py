@@ -9,8 +9,16 @@ from typing import Any
 import networkx as nx
 from pydantic import ValidationError
 
-from archspec.errors import (ArchspecError, GraphError, LimitError, Location, ShapeError, SpecError,
-                             did_you_mean, short_repr)
+from archspec.errors import (
+    ArchspecError,
+    GraphError,
+    LimitError,
+    Location,
+    ShapeError,
+    SpecError,
+    did_you_mean,
+    short_repr,
+)
 from archspec.graph.ir import INPUT, Call, ModuleDecl, TypedGraph
 from archspec.graph.limits import Limits
 from archspec.ops import REGISTRY, Primitive
@@ -35,7 +43,7 @@ class Src:
     def at(self, *parts, key: bool = False) -> Location:
         return self.located.loc(self.path + parts, prefer_key=key)
 
-    def child(self, *parts) -> "Src":
+    def child(self, *parts) -> Src:
         return Src(self.located, self.path + parts, self.via)
 
     def hint(self, text: str = "") -> str:
@@ -125,6 +133,8 @@ class Lowerer:
             values = self._row(table.columns, row, rsrc)
             values = {k: self.evaluate(v, scope.env, rsrc, literal_ok=True) for k, v in values.items()}
             row_scope = replace(scope, env={**scope.env, **values})
+            values["__paths__"] = {k: ("table", "rows", r, k if isinstance(row, dict) else table.columns.index(k))
+                                   for k in table.columns}
             plain = node.model_copy(update={"table": None})
             prev = self.lower_repeated(plain, row_scope, prev, src, in_seq, values)
         return prev
@@ -278,17 +288,19 @@ class Lowerer:
                         src.hint(did_you_mean(node.block, self.known_blocks())
                                  or "run `archspec blocks` to list them"), code="schema.unknown_block")
 
-    def _in_shapes(self, node: CallNode, scope: Scope, inputs: list[str], src: Src) -> list[tuple]:
+    def _in_shapes(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, row: dict) -> list[tuple]:
         if node.hold:
             if node.input_shape is None:
                 raise SpecError("a `hold` module needs `input_shape`", src.at(), code="schema.hold_shape")
             return [tuple(node.input_shape)]
         shapes = [self.shape(i) for i in inputs]
-        if node.in_channels is not None:
-            want = self.evaluate(node.in_channels, scope.env, src.child("in_channels"), want=int)
+        stated = node.in_channels if node.in_channels is not None else row.get("in_channels")
+        if stated is not None:
+            key = ("in_channels",) if node.in_channels is not None else row["__paths__"]["in_channels"]
+            want = self.evaluate(stated, scope.env, src.child(*key))
             if shapes[0][0] != want:
                 raise ShapeError(f"in_channels is {want} but the input has {shapes[0][0]} channels "
-                                 f"({format_shape(shapes[0])})", src.at("in_channels"),
+                                 f"({format_shape(shapes[0])})", src.at(*key),
                                  src.hint("fix the row, or drop in_channels and let archspec infer it"),
                                  code="shape.in_channels")
         return shapes
@@ -296,7 +308,7 @@ class Lowerer:
     def _lower_primitive(self, primitive: Primitive, node: CallNode, scope: Scope, inputs: list[str],
                          src: Src, name: str | None, row: dict, force: dict, caller: Src | None) -> str:
         args = self._primitive_args(primitive, node, scope, src, row, force)
-        shapes = self._in_shapes(node, scope, inputs, src)
+        shapes = self._in_shapes(node, scope, inputs, src, row)
         if not primitive.min_inputs <= len(shapes) <= primitive.max_inputs:
             want = primitive.min_inputs if primitive.min_inputs == primitive.max_inputs else \
                 f"{primitive.min_inputs} to {primitive.max_inputs}"
@@ -391,7 +403,7 @@ class Lowerer:
         if scope.depth >= MAX_BLOCK_DEPTH:
             raise LimitError("blocks nest too deeply (recursive block?)", src.at("block"),
                              code="limit.block_depth")
-        shapes = self._in_shapes(node, scope, inputs, src)
+        shapes = self._in_shapes(node, scope, inputs, src, row)
         env = self._block_params(block, node, scope, src, row, force)
         env["in_channels"] = shapes[0][0]
         env["in_shape"] = list(shapes[0])

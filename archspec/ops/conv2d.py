@@ -1,7 +1,17 @@
 from __future__ import annotations
 
-from archspec.ops.registry import (Args, Bool, IntPair, NonNegPair, PosInt, Primitive, need_rank,
-                                   pair, register, spatial_out)
+from archspec.ops.registry import (
+    Args,
+    Bool,
+    IntPair,
+    NonNegPair,
+    PosInt,
+    Primitive,
+    need_rank,
+    pair,
+    register,
+    spatial_out,
+)
 
 
 class Conv2dArgs(Args):

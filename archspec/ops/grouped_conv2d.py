@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from archspec.ops.registry import (Args, PosInt, Primitive, need_rank, register, spatial_out)
+from archspec.ops.registry import Args, PosInt, Primitive, need_rank, register, spatial_out
 from archspec.spec.expr import split_channels
 
 Kernels = Annotated[list[PosInt], Field(min_length=1, max_length=16)]

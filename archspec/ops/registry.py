@@ -3,7 +3,8 @@ and torch factory, so no other code needs to know primitive names."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,11 +61,11 @@ class Primitive:
         """Args worth showing on a diagram or summary."""
         return {}
 
-    def build(self, args: Any, shapes: Sequence[Shape], inplace: bool = False) -> "torch.nn.Module | None":
+    def build(self, args: Any, shapes: Sequence[Shape], inplace: bool = False) -> torch.nn.Module | None:
         """Return a module, or None when `emit` produces a function call instead."""
         raise NotImplementedError
 
-    def emit(self, graph: "torch.fx.Graph", args: Any, inputs: list, inplace: bool = False):
+    def emit(self, graph: torch.fx.Graph, args: Any, inputs: list, inplace: bool = False):
         """Functional primitives add their call to `graph` here; module primitives return None."""
         return None
 

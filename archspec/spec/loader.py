@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from archspec.errors import ErrorGroup, SpecError, did_you_mean, short_repr
-from archspec.source import Located, LoaderLimits, load_file, load_text
+from archspec.source import LoaderLimits, Located, load_file, load_text
 from archspec.spec.models import BlockDef, SpecFile, VariantFile
 from archspec.spec.params import check_value, coerce
 
@@ -188,7 +188,7 @@ def _resolve(model: SpecFile, located: Located, chain: list[Located], overrides:
         header.update({k: variant.data[k] for k in ("name", "description", "citation", "input")
                        if k in variant.data})
     _apply(model, params, sources, overrides, None, (), errors)
-    for name, decl in model.params.items():
+    for name in model.params:
         if name not in params:
             errors.append(SpecError(f"param {name!r} has no default and was not set",
                                     located.loc(("params", name)), f"pass --set {name}=VALUE",
@@ -197,10 +197,7 @@ def _resolve(model: SpecFile, located: Located, chain: list[Located], overrides:
         raise ErrorGroup(errors)
     if header:
         model = model.model_copy(update=header)
-    source = chain[0] if chain else located
-    if chain:
-        source = Located(located.data, located.file, located.values, located.keys)
-    return Spec(model, source, params, sources)
+    return Spec(model, located, params, sources)
 
 
 def _apply(model: SpecFile, params: dict, sources: dict, values: dict, located: Located | None,

@@ -46,7 +46,7 @@ class NodeBase(BaseModel):
     name: Name | None = None
     from_: Ref | list[Ref] | None = Field(default=None, alias="from")
     when: bool | str | None = None
-    repeat: Annotated[int, Field(strict=True, ge=1, le=4096)] | str | None = None
+    repeat: Annotated[int, Field(strict=True, ge=1)] | str | None = None
     table: Table | None = None
     doc: str = Field(default="", max_length=2000)
 
@@ -76,7 +76,7 @@ class SeqNode(NodeBase):
     """An indexed sequence (`nn.Sequential`): items chain, unnamed items are named by index."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    seq: list["Node"] = Field(min_length=1, max_length=4096)
+    seq: list[Node] = Field(min_length=1, max_length=4096)
 
 
 def _node_kind(value: Any) -> str:
@@ -97,8 +97,8 @@ SeqNode.model_rebuild()
 
 
 class ModeOutputs(Closed):
-    train: Ref | list[Union[Ref, "OutputRef"]]
-    eval: Ref | list[Union[Ref, "OutputRef"]]
+    train: Ref | list[Union[Ref, OutputRef]]
+    eval: Ref | list[Union[Ref, OutputRef]]
 
 
 class OutputRef(Closed):
