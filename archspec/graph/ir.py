@@ -40,6 +40,7 @@ class ModuleDecl:
     in_shapes: list[tuple] = field(default_factory=list)
     where: Location | None = None
     calls: int = 0
+    params: int = 0
 
 
 @dataclass
@@ -62,7 +63,8 @@ class TypedGraph:
 
     @property
     def total_params(self) -> int:
-        return sum(c.params for c in self.calls())
+        """From the module table, so modules held outside the forward path count too."""
+        return sum(m.params for m in self.modules.values())
 
     def total_macs(self, mode: str = "eval") -> int:
         live = self.live(mode)

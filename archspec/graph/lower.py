@@ -356,7 +356,7 @@ class Lowerer:
             raise GraphError(f"{path!r} is defined twice", src.at("name", key=True),
                              "give the node another name, or use `call:` to share a module",
                              code="graph.duplicate_name")
-        self.modules[path] = ModuleDecl(path, "leaf", primitive.name, args, shapes, src.at(), 1)
+        self.modules[path] = ModuleDecl(path, "leaf", primitive.name, args, shapes, src.at(), 1, params)
         self.params += params
         return params
 
