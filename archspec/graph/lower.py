@@ -75,9 +75,10 @@ class Lowerer:
 
     # ---- blocks -----------------------------------------------------------------------------
     def _collect_blocks(self) -> dict[str, tuple[BlockDef, Located]]:
-        from archspec.blocks import shipped_blocks
+        from archspec.blocks import resolve_variants, shipped_blocks
 
         blocks = dict(shipped_blocks())
+        local = {}
         for name, block in self.spec.model.blocks.items():
             where = self.spec.source.loc(("blocks", name), prefer_key=True)
             if name in blocks or name in REGISTRY:
@@ -86,8 +87,8 @@ class Lowerer:
             if block.block != name:
                 raise SpecError(f"block {name!r} says `block: {block.block}`", where,
                                 "make the key and `block:` agree", code="schema.block_name")
-            blocks[name] = (block, _Sub(self.spec.source, ("blocks", name)))
-        return blocks
+            local[name] = (block, _Sub(self.spec.source, ("blocks", name)))
+        return resolve_variants({**blocks, **local})
 
     def known_blocks(self) -> list[str]:
         return sorted(set(REGISTRY) | set(self.blocks))
@@ -279,6 +280,9 @@ class Lowerer:
                     row: dict, force: dict, caller: Src | None = None) -> str:
         if not scope.reuse and name is not None:
             scope.recipes[name] = (node, scope, src, row, force)
+        chosen = self._block_name(node, scope)
+        if chosen != node.block:
+            node = node.model_copy(update={"block": chosen})
         primitive = REGISTRY.get(node.block)
         if primitive is not None:
             return self._lower_primitive(primitive, node, scope, inputs, src, name, row, force, caller)
@@ -287,6 +291,14 @@ class Lowerer:
         raise SpecError(f"unknown block {node.block!r}", src.at("block"),
                         src.hint(did_you_mean(node.block, self.known_blocks())
                                  or "run `archspec blocks` to list them"), code="schema.unknown_block")
+
+    def _block_name(self, node: CallNode, scope: Scope) -> str:
+        """`block:` may name a str param, so that a param picks the block (`block: unit`)."""
+        name = node.block
+        if name in REGISTRY or name in self.blocks:
+            return name
+        value = scope.env.get(name)
+        return value if isinstance(value, str) else name
 
     def _in_shapes(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, row: dict) -> list[tuple]:
         if node.hold:

@@ -19,6 +19,7 @@ from archspec.ops import (  # noqa: F401  (imported for their registration)
     maxpool2d,
     mixed_conv2d,
     mul,
+    reshape,
 )
 from archspec.ops.registry import REGISTRY, Primitive, get, register
 

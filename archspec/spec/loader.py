@@ -96,7 +96,11 @@ def _add_key_hints(group: ErrorGroup, model: type[BaseModel], located: Located) 
         if error.code == "schema.extra_forbidden" and error.location.path:
             key = error.location.path[-1]
             known = _known_keys(located.data, error.location.path[:-1], model)
-            error.hint = did_you_mean(key, known) or "remove it, or check the docs for the keys allowed here"
+            if " " in str(key):
+                error.hint = ("a comma inside a {flow: mapping} ends the value; quote text that has commas: "
+                              'doc: "a, b"')
+            else:
+                error.hint = did_you_mean(key, known) or "remove it, or check the docs for the keys allowed here"
 
 
 def _known_keys(data: Any, path: tuple, model: type[BaseModel]) -> list[str]:

@@ -116,9 +116,11 @@ class BlockDef(Closed):
     archspec: Literal[1] = 1
     block: Name
     doc: str = Field(default="", max_length=4000)
+    extends: Name | None = None
+    defaults: dict[Name, Value] = Field(default_factory=dict, max_length=64)
     params: dict[Name, ParamDecl] = Field(default_factory=dict, max_length=64)
     let: dict[Name, Value] = Field(default_factory=dict, max_length=64)
-    nodes: list[Node] = Field(min_length=1, max_length=4096)
+    nodes: list[Node] = Field(default_factory=list, max_length=4096)
     output: Ref | None = None
 
 
