@@ -1,4 +1,4 @@
-"""Reference implementations, when the `oracles` extra is installed. Each returns None when missing."""
+"""Reference implementations, when the `oracles` extra is installed. Each factory returns None when missing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 
 def torchreid_osnet(variant: str = "osnet_x1_0", **kwargs) -> torch.nn.Module | None:
-    """torchreid's OSNet, loaded from its own file: the package init would import torchvision."""
+    """torchreid's OSNet, loaded from its own file: the package init would import torchvision and more."""
     try:
         path = importlib.metadata.distribution("torchreid").locate_file("torchreid/reid/models/osnet.py")
     except importlib.metadata.PackageNotFoundError:
@@ -23,6 +23,9 @@ def torchreid_osnet(variant: str = "osnet_x1_0", **kwargs) -> torch.nn.Module | 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec.loader.exec_module(module)
+    if variant == "osnet_ibn_x1_0":  # torchreid has no factory for it; its OSNet class takes IN
+        return module.OSNet(blocks=[module.OSBlock] * 3, layers=[2, 2, 2], channels=[64, 256, 384, 512],
+                            IN=True, **kwargs)
     return getattr(module, variant)(pretrained=False, **kwargs)
 
 
@@ -42,15 +45,19 @@ def timm_model(name: str) -> torch.nn.Module | None:
     return timm.create_model(name, pretrained=False)
 
 
-REFERENCES: dict[str, Callable[[], torch.nn.Module | None]] = {
-    "resnet50": lambda: torchvision_model("resnet50"),
-    "osnet_x1_0": lambda: torchreid_osnet("osnet_x1_0", num_classes=1000),
-    "mobilenet_v2": lambda: torchvision_model("mobilenet_v2"),
+# spec -> (reference factory, how the layouts match: "names" or "order")
+ORACLES: dict[str, tuple[Callable[[], torch.nn.Module | None], str]] = {
+    **{f"resnet{d}": ((lambda d=d: torchvision_model(f"resnet{d}")), "names") for d in (50, 101, 152)},
+    "mobilenet_v2": (lambda: torchvision_model("mobilenet_v2"), "order"),
+    **{n: ((lambda n=n: torchreid_osnet(n, num_classes=1000)), "names")
+       for n in ("osnet_x1_0", "osnet_x0_75", "osnet_x0_5", "osnet_x0_25", "osnet_ibn_x1_0")},
+    **{f"mixnet_{v}": ((lambda v=v: timm_model(f"mixnet_{v}")), "order") for v in "sml"},
 }
+REFERENCES = {name: factory for name, (factory, _) in ORACLES.items()}
 
 
 def load_by_order(target: torch.nn.Module, source: torch.nn.Module) -> None:
-    """Copy `source`'s state into `target` by position; layouts that differ only in names."""
+    """Copy `source`'s state into `target` by position; for layouts that differ only in names."""
     src, dst = list(source.state_dict().values()), target.state_dict()
     assert len(src) == len(dst), f"{len(src)} tensors vs {len(dst)}"
     for (key, ours), theirs in zip(dst.items(), src):

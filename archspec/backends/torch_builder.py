@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from archspec.backends.init import apply_rules
 from archspec.graph.ir import INPUT, TypedGraph
 from archspec.ops import REGISTRY
 
@@ -118,8 +119,15 @@ def _plan(tg: TypedGraph, safe: set[str]) -> dict:
     return plan
 
 
-def build_module(tg: TypedGraph) -> ArchspecModel:
-    """Build the nn.Module for a typed graph. torch default init; see `initialise` for spec rules."""
+def build_module(tg: TypedGraph, seed: int | None = None) -> ArchspecModel:
+    """Build the nn.Module for a typed graph: torch's default init, then the spec's `init:` rules.
+
+    With `seed`, the weights depend only on the spec and the seed (the global RNG is left untouched).
+    """
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build_module(tg)
     safe = inplace_calls(tg)
     inplace_modules = _inplace_modules(tg, safe)
     model = ArchspecModel(tg.name, _plan(tg, safe))
@@ -131,5 +139,6 @@ def build_module(tg: TypedGraph) -> ArchspecModel:
         else:
             child = REGISTRY[decl.type].build(decl.args, decl.in_shapes, decl.path in inplace_modules)
         parent.add_module(attr, child)
+    apply_rules(model, tg)
     model.compile_forward()
     return model

@@ -19,6 +19,7 @@ from archspec.errors import (
     did_you_mean,
     short_repr,
 )
+from archspec.graph.init_rules import check_init_rules
 from archspec.graph.ir import INPUT, Call, ModuleDecl, TypedGraph
 from archspec.graph.limits import Limits
 from archspec.ops import REGISTRY, Primitive
@@ -106,8 +107,10 @@ class Lowerer:
         scope.names[INPUT] = INPUT
         last = self.lower_list(model.nodes, scope, INPUT, src.child("nodes"), in_seq=None)
         outputs = self._outputs(model.outputs, scope, last, src)
-        return TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
-                          self.spec.file, dict(self.spec.params), list(model.init))
+        graph = TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
+                           self.spec.file, dict(self.spec.params), list(model.init))
+        check_init_rules(graph, self.spec.source)
+        return graph
 
     def _lets(self, lets: dict, env: dict, src: Src) -> dict:
         scope = dict(env)
@@ -304,7 +307,11 @@ class Lowerer:
         if node.hold:
             if node.input_shape is None:
                 raise SpecError("a `hold` module needs `input_shape`", src.at(), code="schema.hold_shape")
-            return [tuple(node.input_shape)]
+            shape = self.evaluate(node.input_shape, scope.env, src.child("input_shape"))
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+                raise SpecError(f"input_shape must be positive integers, got {short_repr(shape)}",
+                                src.at("input_shape"), code="schema.hold_shape")
+            return [tuple(shape)]
         shapes = [self.shape(i) for i in inputs]
         stated = node.in_channels if node.in_channels is not None else row.get("in_channels")
         if stated is not None:

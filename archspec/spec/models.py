@@ -58,7 +58,7 @@ class CallNode(NodeBase):
     block: Name
     in_channels: Annotated[int, Field(strict=True, ge=1)] | str | None = None
     hold: bool = False
-    input_shape: list[Annotated[int, Field(strict=True, ge=1)]] | None = Field(default=None, max_length=4)
+    input_shape: list[Annotated[int, Field(strict=True, ge=1)] | str] | None = Field(default=None, max_length=4)
 
     @property
     def args(self) -> dict[str, Any]:
