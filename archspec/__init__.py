@@ -39,16 +39,16 @@ def compile(spec: Spec | str | Path, limits: Limits | None = None, **overrides: 
     return lower(spec, limits)
 
 
-def build(graph: TypedGraph) -> nn.Module:
-    """Build the nn.Module of a typed graph."""
+def build(graph: TypedGraph, seed: int | None = None) -> nn.Module:
+    """Build the nn.Module of a typed graph; with `seed`, its weights depend only on spec and seed."""
     from archspec.backends.torch_builder import build_module
 
-    return build_module(graph)
+    return build_module(graph, seed)
 
 
-def load(path: str | Path, limits: Limits | None = None, **overrides: Any) -> nn.Module:
+def load(path: str | Path, limits: Limits | None = None, seed: int | None = None, **overrides: Any) -> nn.Module:
     """Spec file -> a plain torch.nn.Module. Keyword arguments override the spec's params."""
-    return build(compile(path, limits, **overrides))
+    return build(compile(path, limits, **overrides), seed)
 
 
 def summary(spec: Spec | TypedGraph | str | Path, depth: int = 2, **overrides: Any) -> str:

@@ -30,7 +30,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
     print(archspec.summary(graph, depth=args.depth))
-    model = archspec.build(graph)
+    model = archspec.build(graph, seed=args.seed)
     counted = sum(p.numel() for p in model.parameters())
     status = "matches" if counted == graph.total_params else "DIFFERS FROM"
     print(f"built torch module {type(model).__name__} '{graph.name}': {counted:,} params ({status} the static count)")
@@ -97,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     build = add("build", cmd_build, "validate a spec, compile it to a torch module and print a summary")
     build.add_argument("spec")
     build.add_argument("--depth", type=int, default=2, help="group rows by this many path parts (0: every call)")
+    build.add_argument("--seed", type=int, help="seed the weight initialisation (same spec + seed = same weights)")
     spec_options(build)
     validate = add("validate", cmd_validate, "check specs: schema, graph, shapes (no torch)")
     validate.add_argument("spec", nargs="+")
