@@ -16,8 +16,8 @@ from archspec.spec.loader import Spec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build", "compile", "load", "parse",
-           "summary"]
+__all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build", "compile", "draw", "load",
+           "parse", "summary"]
 __version__ = "0.1.0"
 
 
@@ -57,3 +57,18 @@ def summary(spec: Spec | TypedGraph | str | Path, depth: int = 2, **overrides: A
 
     graph = spec if isinstance(spec, TypedGraph) else compile(spec, **overrides)
     return render(graph, depth)
+
+
+def draw(spec: Spec | TypedGraph | str | Path, depth: int = 2, rankdir: str = "TB", **overrides: Any):
+    """The architecture diagram as a `graphviz.Digraph` (Jupyter displays it). No torch."""
+    from archspec.backends.diagram import diagram
+
+    graph = spec if isinstance(spec, TypedGraph) else compile(spec, **overrides)
+    return diagram(graph, depth, rankdir)
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """Run the `archspec` command line in-process; returns the exit code."""
+    from archspec.cli import main
+
+    return main(argv)

@@ -72,6 +72,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_draw(args: argparse.Namespace) -> int:
+    import archspec
+    from archspec.backends.render import render_bytes, write
+
+    graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
+    dot = archspec.draw(graph, depth=args.depth, rankdir=args.rankdir)
+    if args.output is None:
+        fmt = args.format or "dot"
+        sys.stdout.buffer.write(render_bytes(dot, fmt))
+        return EXIT_OK
+    fmt = write(dot, args.output, args.format)
+    print(f"wrote {args.output} ({fmt}, depth {args.depth})", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_blocks(args: argparse.Namespace) -> int:
     from archspec.docs_gen import blocks_text
 
@@ -105,6 +120,13 @@ def _parser() -> argparse.ArgumentParser:
     spec_options(validate)
     schema = add("schema", cmd_schema, "print the JSON Schema of spec files (draft-07)")
     schema.add_argument("-o", "--output")
+    draw = add("draw", cmd_draw, "draw the architecture (Graphviz); --format dot needs no Graphviz install")
+    draw.add_argument("spec")
+    draw.add_argument("-o", "--output", help="output file; its suffix picks the format (default: DOT on stdout)")
+    draw.add_argument("--format", choices=["svg", "png", "pdf", "dot"])
+    draw.add_argument("--depth", type=int, default=2, help="1: top-level blocks; 2+: expand blocks into clusters")
+    draw.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    spec_options(draw)
     add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
     return parser
 

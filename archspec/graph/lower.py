@@ -258,14 +258,15 @@ class Lowerer:
                         trail=scope.trail + ((path, "Sequential"),))
         return self.lower_list(node.seq, inner, inputs[0], src.child("seq"), in_seq=[0])
 
-    def _container(self, scope: Scope, name: str, kind: str, src: Src) -> str:
+    def _container(self, scope: Scope, name: str, kind: str, src: Src, args: dict | None = None) -> str:
         path = scope.prefix + name
         if scope.reuse:
+            self.modules[path].calls += 1
             return path
         if path in self.modules or path in self.paths:
             raise GraphError(f"{path!r} is defined twice", src.at(), "give the node another name",
                              code="graph.duplicate_name")
-        self.modules[path] = ModuleDecl(path, "container", kind, where=src.at())
+        self.modules[path] = ModuleDecl(path, "container", kind, args, where=src.at(), calls=1)
         return path
 
     def _lower_use(self, node: UseNode, scope: Scope, inputs: list[str], src: Src) -> str:
@@ -428,7 +429,8 @@ class Lowerer:
         env["in_shape"] = list(shapes[0])
         bsrc = Src(located, (), src.via + (f"{node.block} at {src.at()}",))
         env.update(self._lets(block.let, env, bsrc.child("let")))
-        path = self._container(scope, name, block.block, src)
+        given = {k: v for k, v in env.items() if k in block.params and v != block.params[k].default}
+        path = self._container(scope, name, block.block, src, given)
         inner = Scope(env, path + ".", reuse=scope.reuse, trail=scope.trail + ((path, block.block),),
                       depth=scope.depth + 1)
         inner.names[INPUT] = inputs[0]
