@@ -16,8 +16,8 @@ from archspec.spec.loader import Spec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build", "compile", "draw", "load",
-           "parse", "summary"]
+__all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build", "cli_main", "compile", "draw",
+           "load", "parse", "save", "summary"]
 __version__ = "0.1.0"
 
 
@@ -46,9 +46,26 @@ def build(graph: TypedGraph, seed: int | None = None) -> nn.Module:
     return build_module(graph, seed)
 
 
-def load(path: str | Path, limits: Limits | None = None, seed: int | None = None, **overrides: Any) -> nn.Module:
-    """Spec file -> a plain torch.nn.Module. Keyword arguments override the spec's params."""
-    return build(compile(path, limits, **overrides), seed)
+def load(path: str | Path, limits: Limits | None = None, seed: int | None = None,
+         weights: str | Path | None = None, **overrides: Any) -> nn.Module:
+    """Spec file -> a plain torch.nn.Module. Keyword arguments override the spec's params.
+
+    `weights` (.safetensors, .pt, .pth) loads strictly; names, shapes and dtypes are checked first.
+    """
+    graph = compile(path, limits, **overrides)
+    model = build(graph, seed)
+    if weights is not None:
+        from archspec.backends.weights import load_weights
+
+        load_weights(model, weights, graph)
+    return model
+
+
+def save(model: nn.Module, path: str | Path) -> None:
+    """Write a model's state_dict as safetensors, atomically."""
+    from archspec.backends.weights import save_weights
+
+    save_weights(model, path)
 
 
 def summary(spec: Spec | TypedGraph | str | Path, depth: int = 2, **overrides: Any) -> str:

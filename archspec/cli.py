@@ -22,7 +22,8 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
 def _limits(args: argparse.Namespace):
     from archspec.graph.limits import Limits
 
-    return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat)
+    return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat,
+                  max_activation_bytes=args.max_activation_mb << 20)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -108,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--max-params", type=int, default=2_000_000_000, help="refuse specs above this many params")
         p.add_argument("--max-calls", type=int, default=200_000, help="refuse graphs above this many calls")
         p.add_argument("--max-repeat", type=int, default=4096, help="refuse a repeat above this count")
+        p.add_argument("--max-activation-mb", type=int, default=8192,
+                       help="refuse specs whose activations at the declared input exceed this (MiB per sample)")
 
     build = add("build", cmd_build, "validate a spec, compile it to a torch module and print a summary")
     build.add_argument("spec")

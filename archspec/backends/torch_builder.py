@@ -14,7 +14,9 @@ import torch
 from torch import fx, nn
 
 from archspec.backends.init import apply_rules
+from archspec.errors import Location
 from archspec.graph.ir import INPUT, TypedGraph
+from archspec.graph.limits import check_memory
 from archspec.ops import REGISTRY
 
 
@@ -128,6 +130,8 @@ def build_module(tg: TypedGraph, seed: int | None = None) -> ArchspecModel:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return build_module(tg)
+    check_memory(4 * tg.total_params, f"{tg.name}'s {tg.total_params:,} float32 params",
+                 Location(tg.file, 1, 1))
     safe = inplace_calls(tg)
     inplace_modules = _inplace_modules(tg, safe)
     model = ArchspecModel(tg.name, _plan(tg, safe))

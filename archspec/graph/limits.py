@@ -12,17 +12,74 @@ class Limits:
     max_params: int = 2_000_000_000
     max_calls: int = 200_000
     max_repeat: int = 4096
-    max_activation_bytes: int = 16 << 30
+    max_activation_bytes: int = 8 << 30
 
     def check_repeat(self, count: int, where: Location) -> None:
         if count > self.max_repeat:
             raise LimitError(f"repeat {count} exceeds the cap of {self.max_repeat}", where,
                              "raise the cap with --max-repeat if you mean it", code="limit.repeat")
 
-    def check_graph(self, calls: int, params: int, where: Location) -> None:
+    def check_graph(self, calls: int, params: int, where: Location, activation_bytes: int = 0) -> None:
         if calls > self.max_calls:
             raise LimitError(f"the graph has more than {self.max_calls} calls", where,
                              "raise the cap with --max-calls if you mean it", code="limit.calls")
+        if activation_bytes > self.max_activation_bytes:
+            raise LimitError(f"activations at the declared input would take more than "
+                             f"{self.max_activation_bytes / 2**20:,.0f} MiB per sample "
+                             f"(so far {activation_bytes / 2**20:,.0f} MiB)", where,
+                             "lower the input size, or raise the cap with --max-activation-mb",
+                             code="limit.activations")
         if params > self.max_params:
             raise LimitError(f"the model would have more than {self.max_params:,} params (so far {params:,})",
                              where, "raise the cap with --max-params if you mean it", code="limit.params")
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as fh:
+            text = fh.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _proc_kib(path: str, key: str) -> int | None:
+    try:
+        with open(path) as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the tightest of its address-space limit, its cgroup's
+    memory limit and the machine's available memory. None when nothing can be read."""
+    candidates = []
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        used = _proc_kib("/proc/self/status", "VmSize")
+        if soft != resource.RLIM_INFINITY and used is not None:
+            candidates.append(soft - used)
+    except (ImportError, ValueError, OSError):
+        pass
+    limit, current = _read_int("/sys/fs/cgroup/memory.max"), _read_int("/sys/fs/cgroup/memory.current")
+    if limit is not None and current is not None:
+        candidates.append(limit - current)
+    free = _proc_kib("/proc/meminfo", "MemAvailable")
+    if free is not None:
+        candidates.append(free)
+    return min(candidates) if candidates else None
+
+
+def check_memory(needed: int, what: str, where: Location) -> None:
+    """Refuse before allocating when `needed` bytes (plus a margin) cannot fit."""
+    available = available_memory()
+    if available is not None and needed * 1.25 > available:
+        raise LimitError(f"{what} needs about {needed / 2**20:,.0f} MiB but only {max(available, 0) / 2**20:,.0f} MiB "
+                         "is available to this process", where,
+                         "use smaller params (--set ...), or a machine or process limit with more memory", code="limit.memory")

@@ -3,6 +3,8 @@ of primitive calls, inferring shapes, params and MACs on the way (pure Python, n
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +33,7 @@ from archspec.spec.models import BlockDef, CallNode, OutputRef, SeqNode, UseNode
 from archspec.spec.params import check_value, coerce
 
 MAX_BLOCK_DEPTH = 32
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Scope:
     names: dict[str, str] = field(default_factory=dict)  # local node name -> call id of its output
     recipes: dict[str, tuple] = field(default_factory=dict)  # local name -> how to run it again
     reuse: bool = False  # re-running a shared module: check modules exist instead of creating them
+    later: set = field(default_factory=set)  # names defined after the current node (forward references)
     trail: tuple[tuple[str, str], ...] = ()
     depth: int = 0
 
@@ -72,6 +76,7 @@ class Lowerer:
         self.paths: dict[str, str] = {}  # module/container path -> call id of its output
         self.ids: dict[str, int] = {}
         self.params = 0
+        self.activation_bytes = 0  # float32 outputs of every call at batch 1: an upper bound, no reuse
         self.blocks = self._collect_blocks()
 
     # ---- blocks -----------------------------------------------------------------------------
@@ -124,7 +129,10 @@ class Lowerer:
 
         `in_seq` is a one-item counter when the list is a sequence whose items are named by index.
         """
+        later = {n.name for n in nodes if n.name}
         for i, node in enumerate(nodes):
+            later.discard(node.name)
+            scope.later = later
             prev = self.lower_tabled(node, scope, prev, src.child(i), in_seq)
         return prev
 
@@ -218,6 +226,10 @@ class Lowerer:
         full = scope.prefix + ref
         if full in self.paths:
             return self.paths[full]
+        if ref in scope.later:
+            raise GraphError(f"`from` refers to {ref!r}, which is defined after this node: references point "
+                             "backwards, so this would be a cycle", src.at(),
+                             src.hint("move the node after the one it reads"), code="graph.cycle")
         known = list(scope.names)
         raise GraphError(f"`from` refers to {ref!r}, which is not defined before this node", src.at(),
                          src.hint(did_you_mean(ref, known) or f"known here: {', '.join(known[-8:])}"),
@@ -356,7 +368,8 @@ class Lowerer:
         self.graph.add_node(call_id, call=call)
         for slot, producer in enumerate(inputs):
             self.graph.add_edge(producer, call_id, slot=slot)
-        self.limits.check_graph(len(self.graph), self.params, call.where)
+        self.activation_bytes += 4 * math.prod(out)
+        self.limits.check_graph(len(self.graph), self.params, call.where, self.activation_bytes)
         return call_id
 
     def _module(self, path: str, primitive: Primitive, args, shapes, scope: Scope, src: Src,
@@ -479,10 +492,15 @@ class Lowerer:
             return value
         if literal_ok and value not in env and value.isidentifier():
             return value
+        if _NUMBER.fullmatch(value.strip()):
+            raise SpecError(f"the number {short_repr(value)} is quoted, so it is a string", src.at(),
+                            src.hint("write it without quotes"), code="schema.quoted_number")
         try:
             return expr.evaluate(value, env)
         except expr.ExprError as exc:
-            raise SpecError(str(exc), src.at(), src.hint(), code="expr.invalid") from None
+            yaml11 = value.strip().lower() in ("yes", "no", "on", "off", "y", "n")
+            hint = "YAML 1.2 reads yes/no/on/off as strings: write true or false" if yaml11 else ""
+            raise SpecError(str(exc), src.at(), src.hint(hint), code="expr.invalid") from None
 
     def shape(self, node_id: str) -> tuple:
         return self.graph.nodes[node_id]["shape"] if node_id == INPUT else self.graph.nodes[node_id]["call"].out_shape

@@ -98,12 +98,14 @@ class _Builder:
                               f"a spec may hold at most {self.limits.max_nodes} nodes",
                               code="yaml.too_many_nodes")
         if getattr(event, "anchor", None):
-            raise SourceError("anchors and aliases are not allowed", self.where(event.start_mark),
+            raise SourceError("anchors and aliases are not allowed",
+                              self.where(event.start_mark, self.child_path(event.start_mark)),
                               "write the value out; use a table, repeat or composite block to avoid copies",
                               code="yaml.anchor")
         if getattr(event, "tag", None) and event.tag not in ("!",):
             raise SourceError(f"explicit tag {short_repr(event.tag)} is not allowed",
-                              self.where(event.start_mark), "remove the tag", code="yaml.tag")
+                              self.where(event.start_mark, self.child_path(event.start_mark)), "remove the tag",
+                              code="yaml.tag")
 
     def child_path(self, mark):
         if not self.stack:
@@ -130,7 +132,8 @@ class _Builder:
     def scalar(self, event) -> None:
         self.check_node(event)
         if len(event.value) > self.limits.max_scalar:
-            raise SourceError("scalar is too long", self.where(event.start_mark),
+            raise SourceError(f"scalar is {len(event.value)} characters long",
+                              self.where(event.start_mark, self.child_path(event.start_mark)),
                               f"scalars may hold at most {self.limits.max_scalar} characters",
                               code="yaml.scalar_too_long")
         plain = event.style is None
@@ -188,8 +191,10 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: LoaderLimits | No
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceError(f"not valid UTF-8 at byte {exc.start}", where, "save the file as UTF-8",
-                          code="yaml.encoding") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SourceError(f"not valid UTF-8 at byte {exc.start}", Location(file, line, col),
+                          "save the file as UTF-8", code="yaml.encoding") from None
     builder = _Builder(file, limits)
     parser = yaml.SafeLoader(decoded)  # pure-Python parser; we never call its constructor
     documents = 0

@@ -214,7 +214,7 @@ class _Evaluator:
 
     def visit_Call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            name = node.func.id if isinstance(node.func, ast.Name) else "this call"
+            name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)[:40]
             from archspec.errors import did_you_mean
 
             hint = did_you_mean(name, FUNCTIONS)
