@@ -82,4 +82,5 @@ def check_memory(needed: int, what: str, where: Location) -> None:
     if available is not None and needed * 1.25 > available:
         raise LimitError(f"{what} needs about {needed / 2**20:,.0f} MiB but only {max(available, 0) / 2**20:,.0f} MiB "
                          "is available to this process", where,
-                         "use smaller params (--set ...), or a machine or process limit with more memory", code="limit.memory")
+                         "use smaller params (--set ...), or a machine or process limit with more memory",
+                         code="limit.memory")
