@@ -33,6 +33,7 @@ from archspec.spec.models import BlockDef, CallNode, OutputRef, SeqNode, UseNode
 from archspec.spec.params import check_value, coerce
 
 MAX_BLOCK_DEPTH = 32
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -168,7 +169,7 @@ class Lowerer:
                        row: dict) -> str:
         if not self._when(node, scope, src):
             return self._absent(node, scope, prev, src, row)
-        name = node.name or row.get("name")
+        name = node.name or self._row_name(row, src)
         repeat = node.repeat if node.repeat is not None else row.get("repeat")
         count = 1 if repeat is None else self.evaluate(repeat, scope.env, src.child("repeat"), want=int)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
@@ -188,6 +189,14 @@ class Lowerer:
             return self._bind(scope, name, out, path)
         return self._repeat(node, scope, inputs, src, in_seq, count, row)
 
+    def _row_name(self, row: dict, src: Src) -> str | None:
+        name = row.get("name")
+        if name is None or isinstance(name, str) and _NAME.fullmatch(name):
+            return name
+        raise SpecError(f"a row's name must be an identifier, got {short_repr(name)}",
+                        src.at(*row["__paths__"]["name"]), "letters, digits and _, not starting with a digit",
+                        code="table.bad_name")
+
     def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: list, count: int,
                 row: dict) -> str:
         out = self._lower_one(node, scope, inputs, src, counter, None, row)
@@ -198,7 +207,7 @@ class Lowerer:
     def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> str:
         """A node whose `when` is false passes its (first) input through under its name."""
         inputs = self._inputs(node, scope, prev, src)
-        name = node.name or row.get("name")
+        name = node.name or self._row_name(row, src)
         if name:
             scope.names[name] = inputs[0]
         return inputs[0]

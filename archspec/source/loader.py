@@ -54,6 +54,8 @@ _HEX = re.compile(r"0x[0-9a-fA-F]+")
 _OCT = re.compile(r"0o[0-7]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _NONFINITE = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+# YAML's printable set (the YAML 1.2 spec, 5.1): anything else is refused before parsing
+_NONPRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 
 def _resolve_plain(text: str, where: Location, limits: LoaderLimits) -> object:
@@ -196,7 +198,14 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: LoaderLimits | No
         raise SourceError(f"not valid UTF-8 at byte {exc.start}", Location(file, line, col),
                           "save the file as UTF-8", code="yaml.encoding") from None
     builder = _Builder(file, limits)
-    parser = yaml.SafeLoader(decoded)  # pure-Python parser; we never call its constructor
+    bad = _NONPRINTABLE.search(decoded)
+    if bad:
+        line = decoded.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (decoded.rfind("\n", 0, bad.start()) + 1) + 1
+        raise SourceError(f"control character U+{ord(bad.group()):04X} is not allowed", Location(file, line, col),
+                          "remove it; YAML allows tabs, newlines and printable characters only",
+                          code="yaml.control_character")
+    parser = yaml.SafeLoader(decoded)  # the pure-Python parser; its object constructor is never called
     documents = 0
     try:
         while parser.check_event():
