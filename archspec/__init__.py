@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build", "cli_main", "compile", "draw",
-           "load", "parse", "save", "summary"]
+           "load", "optimize", "parse", "save", "summary"]
 __version__ = "0.1.0"
 
 
@@ -30,20 +30,25 @@ def parse(path: str | Path, **overrides: Any) -> Spec:
 
 def compile(spec: Spec | str | Path, limits: Limits | None = None, **overrides: Any) -> TypedGraph:  # noqa: A001
     """Lower a spec to the typed graph: shapes, params and MACs of every call. No torch."""
+    from archspec.gcpause import gc_paused
     from archspec.graph.lower import lower
 
-    if not isinstance(spec, Spec):
-        spec = parse(spec, **overrides)
-    elif overrides:
-        raise TypeError("pass overrides to parse() when giving a parsed Spec")
-    return lower(spec, limits)
+    with gc_paused():
+        if not isinstance(spec, Spec):
+            spec = parse(spec, **overrides)
+        elif overrides:
+            raise TypeError("pass overrides to parse() when giving a parsed Spec")
+        return lower(spec, limits)
 
 
-def build(graph: TypedGraph, seed: int | None = None) -> nn.Module:
-    """Build the nn.Module of a typed graph; with `seed`, its weights depend only on spec and seed."""
+def build(graph: TypedGraph, seed: int | None = None, meta: bool = False) -> nn.Module:
+    """Build the nn.Module of a typed graph; with `seed`, its weights depend only on spec and seed.
+
+    `meta=True` builds on torch's meta device: the module has every shape but allocates nothing.
+    """
     from archspec.backends.torch_builder import build_module
 
-    return build_module(graph, seed)
+    return build_module(graph, seed, meta)
 
 
 def load(path: str | Path, limits: Limits | None = None, seed: int | None = None,
@@ -59,6 +64,14 @@ def load(path: str | Path, limits: Limits | None = None, seed: int | None = None
 
         load_weights(model, weights, graph)
     return model
+
+
+def optimize(model: nn.Module, mdconv: str = "auto", channels_last: str = "auto") -> nn.Module:
+    """An inference build of a built module (eval mode, current weights): BatchNorm folded, dropout and
+    identity dropped, split convs merged, channels-last where faster. Same outputs to float32 rounding."""
+    from archspec.backends.optimize import optimize as _optimize
+
+    return _optimize(model, mdconv, channels_last)
 
 
 def save(model: nn.Module, path: str | Path) -> None:

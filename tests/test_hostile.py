@@ -91,14 +91,41 @@ def test_audit_hook_sees_no_process_exec_or_socket():
     assert report["seen"] == []
 
 
-def test_libyaml_is_never_reached():
-    probe = ("import sys; sys.modules['yaml._yaml'] = None\n"
-             "import yaml; assert not getattr(yaml, '__with_libyaml__', False)\n"
-             "from archspec.cli import main; sys.exit(main(['validate', 'specs/resnet50.yaml']))")
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
+@pytest.mark.parametrize("use_libyaml", [True, False])
+def test_nesting_bomb_is_refused_by_both_parsers(use_libyaml):
+    """PyYAML's C loader crashes in its recursive composer on ~50 KB of `[`; archspec never composes."""
+    probe = textwrap.dedent(f"""
+        from archspec.errors import ArchspecError
+        from archspec.source import LoaderLimits, load_text
+        try:
+            load_text("[" * 5_000_000, "bomb.yaml", LoaderLimits(use_libyaml={use_libyaml}, max_bytes=16 << 20))
+        except ArchspecError as exc:
+            print(exc.code)
+    """)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          preexec_fn=limited(), cwd=ROOT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "yaml.too_deep", proc.stderr
+
+
+def test_libyaml_and_python_parsers_agree():
+    from archspec.source import LoaderLimits, load_text
+
+    for path in [*SPECS, *BAD.glob("*.yaml")]:
+        results = []
+        for use_libyaml in (True, False):
+            try:
+                got = load_text(path.read_bytes(), path.name, LoaderLimits(use_libyaml=use_libyaml))
+                results.append((got.data, got.values, got.keys))
+            except ArchspecError as exc:
+                results.append((exc.code, exc.location.line, exc.location.col))
+        assert results[0] == results[1], path.name
+
+
+def test_no_yaml_composer_or_constructor_is_called():
     sources = "\n".join(p.read_text() for p in (ROOT / "archspec").rglob("*.py"))
-    assert "CSafeLoader" not in sources and "CLoader" not in sources and "yaml.load(" not in sources
+    for call in ("yaml.load(", "yaml.safe_load(", "yaml.compose(", ".get_single_node(", ".construct_document(",
+                 "yaml.full_load(", "yaml.unsafe_load("):
+        assert call not in sources
 
 
 def test_schema_is_draft7_and_every_spec_validates():

@@ -49,7 +49,7 @@ class ArchspecModel(nn.Module):
         """(Re)generate the forward functions from the plan."""
         fns = {}
         for mode in ("train", "eval"):
-            graph = _fx_graph(self._plan[mode], self._plan["outputs"][mode])
+            graph = _fx_graph(self._plan[mode], self._plan["outputs"][mode], self._plan.get("channels_last", False))
             module = fx.GraphModule(self, graph, class_name=f"{self.arch_name}_{mode}")
             fns[mode] = module.forward
         self.__dict__["_train_forward"] = fns["train"]
@@ -70,9 +70,11 @@ class ArchspecModel(nn.Module):
         self.compile_forward()
 
 
-def _fx_graph(steps: list[dict], outputs: list[str]) -> fx.Graph:
+def _fx_graph(steps: list[dict], outputs: list[str], channels_last: bool = False) -> fx.Graph:
     graph = fx.Graph()
     values: dict[str, fx.Node] = {INPUT: graph.placeholder("x")}
+    if channels_last:  # an optimized build: convs run on NHWC tensors, outputs go back to NCHW
+        values[INPUT] = graph.call_method("contiguous", (values[INPUT],), {"memory_format": torch.channels_last})
     for step in steps:
         inputs = [values[i] for i in step["inputs"]]
         if step["module"] is not None:
@@ -80,6 +82,8 @@ def _fx_graph(steps: list[dict], outputs: list[str]) -> fx.Graph:
         else:
             values[step["id"]] = REGISTRY[step["op"]].emit(graph, step["args"], inputs, step["inplace"])
     result = [values[o] for o in outputs]
+    if channels_last:
+        result = [graph.call_method("contiguous", (r,)) for r in result]
     graph.output(result[0] if len(result) == 1 else tuple(result))
     graph.lint()
     return graph
@@ -113,25 +117,34 @@ def _inplace_modules(tg: TypedGraph, safe: set[str]) -> set[str]:
 
 
 def _plan(tg: TypedGraph, safe: set[str]) -> dict:
-    plan: dict[str, Any] = {"outputs": tg.outputs}
+    plan: dict[str, Any] = {"outputs": tg.outputs, "input_shape": tg.input_shape, "channels_last": False}
     for mode in ("train", "eval"):
         live = tg.live(mode)
         plan[mode] = [{"id": c.id, "op": c.op, "args": c.args, "module": c.module, "inputs": c.inputs,
-                       "inplace": c.id in safe} for c in tg.calls() if c.id in live]
+                       "inplace": c.id in safe, "in_shapes": c.in_shapes, "out_shape": c.out_shape}
+                      for c in tg.calls() if c.id in live]
     return plan
 
 
-def build_module(tg: TypedGraph, seed: int | None = None) -> ArchspecModel:
+def build_module(tg: TypedGraph, seed: int | None = None, meta: bool = False) -> ArchspecModel:
     """Build the nn.Module for a typed graph: torch's default init, then the spec's `init:` rules.
 
     With `seed`, the weights depend only on the spec and the seed (the global RNG is left untouched).
+    With `meta`, tensors live on torch's meta device: shapes only, nothing allocated.
     """
+    if meta:
+        with torch.device("meta"):
+            return _build(tg)
+    check_memory(4 * tg.total_params, f"{tg.name}'s {tg.total_params:,} float32 params",
+                 Location(tg.file, 1, 1))
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return build_module(tg)
-    check_memory(4 * tg.total_params, f"{tg.name}'s {tg.total_params:,} float32 params",
-                 Location(tg.file, 1, 1))
+            return _build(tg)
+    return _build(tg)
+
+
+def _build(tg: TypedGraph) -> ArchspecModel:
     safe = inplace_calls(tg)
     inplace_modules = _inplace_modules(tg, safe)
     model = ArchspecModel(tg.name, _plan(tg, safe))

@@ -39,7 +39,7 @@ class Table(Closed):
     """Rows expand the node they sit on; each column becomes a name in the row's expressions."""
 
     columns: list[Name] = Field(min_length=1, max_length=32)
-    rows: list[Union[list[Value], dict[str, Value]]] = Field(min_length=1, max_length=4096)
+    rows: list[Union[list[Value], dict[str, Value]]] = Field(min_length=1, max_length=200_000)
 
 
 class NodeBase(BaseModel):
@@ -76,7 +76,7 @@ class SeqNode(NodeBase):
     """An indexed sequence (`nn.Sequential`): items chain, unnamed items are named by index."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    seq: list[Node] = Field(min_length=1, max_length=4096)
+    seq: list[Node] = Field(min_length=1, max_length=200_000)
 
 
 def _node_kind(value: Any) -> str:
@@ -120,7 +120,7 @@ class BlockDef(Closed):
     defaults: dict[Name, Value] = Field(default_factory=dict, max_length=64)
     params: dict[Name, ParamDecl] = Field(default_factory=dict, max_length=64)
     let: dict[Name, Value] = Field(default_factory=dict, max_length=64)
-    nodes: list[Node] = Field(default_factory=list, max_length=4096)
+    nodes: list[Node] = Field(default_factory=list, max_length=200_000)
     output: Ref | None = None
 
 
@@ -143,7 +143,7 @@ class SpecFile(Closed):
     params: dict[Name, ParamDecl] = Field(default_factory=dict, max_length=128)
     let: dict[Name, Value] = Field(default_factory=dict, max_length=128)
     blocks: dict[Name, BlockDef] = Field(default_factory=dict, max_length=128)
-    nodes: list[Node] = Field(min_length=1, max_length=4096)
+    nodes: list[Node] = Field(min_length=1, max_length=200_000)
     outputs: Outputs | None = None
     init: list[InitRule] = Field(default_factory=list, max_length=64)
 
