@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -217,12 +218,14 @@ def test_outputs_are_written_atomically(tmp_path, monkeypatch):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["schema.json"]
 
 
+HAZARD = re.compile(r"(^|[^.\w])(eval|exec|__import__)\(|pickle\.loads?\(|import_module\(|yaml\.(load|load_all)\(")
+
+
 def test_no_hazards_in_the_package():
     for path in Path(ROOT / "archspec").rglob("*.py"):
         text = path.read_text()
-        for hazard in ("eval(", "exec(", "pickle.load", "__import__(", "import_module(", "yaml.load("):
-            lines = [ln for ln in text.splitlines() if hazard in ln and "hazard-ok" not in ln]
-            assert not lines, f"{path.name}: {lines}"
+        lines = [ln for ln in text.splitlines() if HAZARD.search(ln) and "hazard-ok" not in ln]
+        assert not lines, f"{path.name}: {lines}"
         for line in text.splitlines():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, f"{path.name}: {line}"
