@@ -111,6 +111,21 @@ def cmd_draw(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import archspec
+    from archspec.backends.export import export
+
+    graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
+    model = archspec.build(graph, seed=args.seed)
+    if args.weights:
+        from archspec.backends.weights import load_weights
+
+        load_weights(model, args.weights, graph)
+    export(model, graph, args.output, args.format)
+    print(f"wrote {args.output} ({args.format})", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_blocks(args: argparse.Namespace) -> int:
     from archspec.docs_gen import blocks_text
 
@@ -156,6 +171,13 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("--depth", type=int, default=2, help="1: top-level blocks; 2+: expand blocks into clusters")
     draw.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     spec_options(draw)
+    exporter = add("export", cmd_export, "export a built spec: ONNX, TorchScript, or standalone Python source")
+    exporter.add_argument("spec")
+    exporter.add_argument("--format", required=True, choices=["onnx", "torchscript", "python"])
+    exporter.add_argument("-o", "--output", required=True)
+    exporter.add_argument("--seed", type=int, help="seed the weights (when no --weights)")
+    exporter.add_argument("--weights", help="a .safetensors or .pt/.pth state_dict to load first")
+    spec_options(exporter)
     add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
     return parser
 

@@ -26,7 +26,7 @@ class Call:
     params: int
     macs: int
     where: Location
-    scope: tuple[tuple[str, str], ...] = ()  # (path, block) of every enclosing composite/sequence
+    scope: tuple[int, ...] = ()  # the container invocations it runs inside, outermost first
 
 
 @dataclass
@@ -44,6 +44,17 @@ class ModuleDecl:
 
 
 @dataclass
+class Invocation:
+    """One call of a container module: which inputs it reads and which call gives its output."""
+
+    token: int
+    path: str
+    type: str
+    inputs: list[str]
+    output: str = ""
+
+
+@dataclass
 class TypedGraph:
     name: str
     input_shape: tuple
@@ -53,6 +64,7 @@ class TypedGraph:
     file: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     init: list = field(default_factory=list)
+    invocations: dict[int, Invocation] = field(default_factory=dict)
 
     def call(self, node_id: str) -> Call:
         return self.graph.nodes[node_id]["call"]

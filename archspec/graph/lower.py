@@ -22,7 +22,7 @@ from archspec.errors import (
     short_repr,
 )
 from archspec.graph.init_rules import check_init_rules
-from archspec.graph.ir import INPUT, Call, ModuleDecl, TypedGraph
+from archspec.graph.ir import INPUT, Call, Invocation, ModuleDecl, TypedGraph
 from archspec.graph.limits import Limits
 from archspec.ops import REGISTRY, Primitive
 from archspec.ops.registry import format_shape
@@ -64,7 +64,7 @@ class Scope:
     recipes: dict[str, tuple] = field(default_factory=dict)  # local name -> how to run it again
     reuse: bool = False  # re-running a shared module: check modules exist instead of creating them
     later: set = field(default_factory=set)  # names defined after the current node (forward references)
-    trail: tuple[tuple[str, str], ...] = ()
+    trail: tuple[int, ...] = ()  # the container invocations this scope is inside, outermost first
     depth: int = 0
 
 
@@ -78,6 +78,7 @@ class Lowerer:
         self.ids: dict[str, int] = {}
         self.params = 0
         self.activation_bytes = 0  # float32 outputs of every call at batch 1: an upper bound, no reuse
+        self.invocations: dict[int, Invocation] = {}
         self.blocks = self._collect_blocks()
 
     # ---- blocks -----------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class Lowerer:
         last = self.lower_list(model.nodes, scope, INPUT, src.child("nodes"), in_seq=None)
         outputs = self._outputs(model.outputs, scope, last, src)
         graph = TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
-                           self.spec.file, dict(self.spec.params), list(model.init))
+                           self.spec.file, dict(self.spec.params), list(model.init), self.invocations)
         check_init_rules(graph, self.spec.source)
         return graph
 
@@ -184,8 +185,10 @@ class Lowerer:
                 raise SpecError("a repeated node outside a seq needs a name", src.at(),
                                 "add `name:`, or put it inside a `seq`", code="graph.unnamed")
             path = self._container(scope, name, "Sequential", src)
-            inner = replace(scope, prefix=path + ".", trail=scope.trail + ((path, "Sequential"),))
+            token = self._invoke(path, "Sequential", inputs[:1])
+            inner = replace(scope, prefix=path + ".", trail=scope.trail + (token,))
             out = self._repeat(node.model_copy(update={"name": None}), inner, inputs, src, [0], count, row)
+            self.invocations[token].output = out
             return self._bind(scope, name, out, path)
         return self._repeat(node, scope, inputs, src, in_seq, count, row)
 
@@ -275,9 +278,17 @@ class Lowerer:
         if len(inputs) != 1:
             raise GraphError("a seq takes one input", src.at("from"), code="graph.arity")
         path = self._container(scope, name, "Sequential", src)
-        inner = replace(scope, prefix=path + ".", names=dict(scope.names),
-                        trail=scope.trail + ((path, "Sequential"),))
-        return self.lower_list(node.seq, inner, inputs[0], src.child("seq"), in_seq=[0])
+        token = self._invoke(path, "Sequential", inputs)
+        inner = replace(scope, prefix=path + ".", names=dict(scope.names), trail=scope.trail + (token,))
+        out = self.lower_list(node.seq, inner, inputs[0], src.child("seq"), in_seq=[0])
+        self.invocations[token].output = out
+        return out
+
+    def _invoke(self, path: str, kind: str, inputs: list[str]) -> int:
+        """Record one call of a container (a sequence or a composite block instance)."""
+        token = len(self.invocations) + 1
+        self.invocations[token] = Invocation(token, path, kind, list(inputs))
+        return token
 
     def _container(self, scope: Scope, name: str, kind: str, src: Src, args: dict | None = None) -> str:
         path = scope.prefix + name
@@ -453,15 +464,15 @@ class Lowerer:
         env.update(self._lets(block.let, env, bsrc.child("let")))
         given = {k: v for k, v in env.items() if k in block.params and v != block.params[k].default}
         path = self._container(scope, name, block.block, src, given)
-        inner = Scope(env, path + ".", reuse=scope.reuse, trail=scope.trail + ((path, block.block),),
-                      depth=scope.depth + 1)
+        token = self._invoke(path, block.block, inputs)
+        inner = Scope(env, path + ".", reuse=scope.reuse, trail=scope.trail + (token,), depth=scope.depth + 1)
         inner.names[INPUT] = inputs[0]
         for i, ref in enumerate(inputs):
             inner.names[f"input{i}"] = ref
         last = self.lower_list(block.nodes, inner, inputs[0], bsrc.child("nodes"), in_seq=None)
-        if block.output is None:
-            return last
-        return self._ref(block.output, inner, bsrc.child("output"))
+        out = last if block.output is None else self._ref(block.output, inner, bsrc.child("output"))
+        self.invocations[token].output = out
+        return out
 
     def _block_params(self, block: BlockDef, node: CallNode, scope: Scope, src: Src, row: dict,
                       force: dict) -> dict:

@@ -17,11 +17,16 @@ class SplitConv(nn.Module):
         self.display = display
         self.attr = attr
         self.split = list(split)
+        self.convs = [tuple(c) for c in convs]
         setattr(self, attr, nn.ModuleList(
             nn.Conv2d(i, o, k, stride=s, padding=p, groups=g, bias=False) for i, o, k, s, p, g in convs))
 
     def _get_name(self) -> str:
         return self.display
+
+    def source(self) -> str:
+        """The constructor call that rebuilds this module (for exported source)."""
+        return f"SplitConv({self.display!r}, {self.attr!r}, {self.split!r}, {self.convs!r})"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         convs = getattr(self, self.attr)

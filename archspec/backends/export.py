@@ -1,0 +1,70 @@
+"""Export a built module: ONNX (dynamic batch), TorchScript (traced), or standalone Python source."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from archspec.atomic import write_atomic
+from archspec.errors import ArchspecError, Location
+
+FORMATS = ("onnx", "torchscript", "python")
+
+
+class ExportError(ArchspecError):
+    code = "export.failed"
+
+
+def example_input(model: torch.nn.Module, batch: int = 2) -> torch.Tensor:
+    return torch.randn(batch, *model._plan["input_shape"])
+
+
+def export_onnx(model: torch.nn.Module, path: str | Path, opset: int | None = None) -> None:
+    """ONNX through torch's dynamo exporter, with a dynamic batch dimension (needs onnx + onnxscript)."""
+    path = Path(path)
+    model = model.eval()
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".onnx", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example_input(model),), tmp, dynamo=True, input_names=["x"],
+                              dynamic_shapes={"x": {0: batch}}, opset_version=opset, verbose=False)
+        os.replace(tmp, path)
+    except ImportError as exc:
+        raise ExportError(f"ONNX export needs more packages: {exc}", Location(str(path), 0, 0),
+                          "pip install 'archspec[export]' (onnx, onnxscript, onnxruntime)",
+                          code="export.missing") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def export_torchscript(model: torch.nn.Module, path: str | Path) -> None:
+    """A traced TorchScript module of the eval graph."""
+    model = model.eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, example_input(model))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def export(model: torch.nn.Module, graph, path: str | Path, fmt: str) -> None:
+    if fmt == "onnx":
+        export_onnx(model, path)
+    elif fmt == "torchscript":
+        export_torchscript(model, path)
+    elif fmt == "python":
+        from archspec.backends.pysource import python_source
+
+        write_atomic(path, python_source(graph, model))
+    else:
+        raise ExportError(f"unknown export format {fmt!r}", Location(str(path), 0, 0), f"use one of {FORMATS}",
+                          code="export.format")
