@@ -126,6 +126,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_port(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import archspec
+    from archspec.backends.port import map_by_order, read_state, verify, zoo_model
+    from archspec.backends.weights import save_weights
+
+    graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
+    model = archspec.build(graph)
+    source_state = read_state(Path(args.checkpoint))
+    mapped = map_by_order(source_state, model.state_dict(), args.checkpoint)
+    model.load_state_dict(mapped, strict=True)
+    if args.verify:
+        error = verify(model, zoo_model(args.verify), source_state, graph.input_shape)
+        print(f"verified against {args.verify}: max output difference {error:.2e} of the largest output",
+              file=sys.stderr)
+        if error > 1e-4:
+            print("archspec: the ported model does not agree with the source model", file=sys.stderr)
+            return EXIT_INVALID
+    save_weights(model, args.output)
+    print(f"wrote {args.output}: {len(mapped)} tensors mapped by position", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_blocks(args: argparse.Namespace) -> int:
     from archspec.docs_gen import blocks_text
 
@@ -178,6 +202,12 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("--seed", type=int, help="seed the weights (when no --weights)")
     exporter.add_argument("--weights", help="a .safetensors or .pt/.pth state_dict to load first")
     spec_options(exporter)
+    port = add("port", cmd_port, "map a checkpoint of another layout onto a spec by parameter order and shape")
+    port.add_argument("checkpoint", help=".safetensors, or .pt/.pth (read with weights_only=True)")
+    port.add_argument("--spec", required=True)
+    port.add_argument("-o", "--output", required=True, help="the mapped weights, as .safetensors")
+    port.add_argument("--verify", metavar="ZOO:NAME", help="check outputs against torchvision:NAME or timm:NAME")
+    spec_options(port)
     add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
     return parser
 

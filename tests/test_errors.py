@@ -77,3 +77,10 @@ def test_missing_file_and_bad_override(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "archspec.cli", "validate", str(root / "specs/resnet50.yaml"),
                            "--set", "num_clases=3"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "did you mean 'num_classes'" in proc.stderr
+
+
+def test_independent_errors_are_all_reported():
+    with pytest.raises(ErrorGroup) as info:
+        archspec.compile(BAD / "several_errors.yaml")
+    found = [(e.code, e.location.line) for e in info.value.errors]
+    assert found == [("schema.extra_forbidden", 5), ("schema.unknown_block", 6), ("schema.extra_forbidden", 7)]

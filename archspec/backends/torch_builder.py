@@ -49,8 +49,13 @@ class ArchspecModel(nn.Module):
         """(Re)generate the forward functions from the plan."""
         fns = {}
         for mode in ("train", "eval"):
-            graph = _fx_graph(self._plan[mode], self._plan["outputs"][mode], self._plan.get("channels_last", False))
-            module = fx.GraphModule(self, graph, class_name=f"{self.arch_name}_{mode}")
+            flat = _flat_names(self._plan[mode])
+            graph = _fx_graph(self._plan[mode], self._plan["outputs"][mode], self._plan.get("channels_last", False),
+                              flat)
+            # One flat attribute per module: the generated code does one lookup per call, where nested paths
+            # (`getattr(self.conv2, "0").gate.fc1`) cost one nn.Module.__getattr__ per level.
+            root = {name: self.get_submodule(path) for path, name in flat.items()}
+            module = fx.GraphModule(root, graph, class_name=f"{self.arch_name}_{mode}")
             fns[mode] = module.forward
         self.__dict__["_train_forward"] = fns["train"]
         self.__dict__["_eval_forward"] = fns["eval"]
@@ -70,7 +75,26 @@ class ArchspecModel(nn.Module):
         self.compile_forward()
 
 
-def _fx_graph(steps: list[dict], outputs: list[str], channels_last: bool = False) -> fx.Graph:
+def _flat_names(steps: list[dict]) -> dict[str, str]:
+    """Module path -> a unique identifier (`layer1.0.conv1` -> `layer1_0_conv1`)."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for step in steps:
+        path = step["module"]
+        if path is None or path in names:
+            continue
+        name = base = "m_" + path.replace(".", "_")
+        k = 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        names[path] = name
+        taken.add(name)
+    return names
+
+
+def _fx_graph(steps: list[dict], outputs: list[str], channels_last: bool = False,
+              flat: dict[str, str] | None = None) -> fx.Graph:
     graph = fx.Graph()
     values: dict[str, fx.Node] = {INPUT: graph.placeholder("x")}
     if channels_last:  # an optimized build: convs run on NHWC tensors, outputs go back to NCHW
@@ -78,7 +102,8 @@ def _fx_graph(steps: list[dict], outputs: list[str], channels_last: bool = False
     for step in steps:
         inputs = [values[i] for i in step["inputs"]]
         if step["module"] is not None:
-            values[step["id"]] = graph.call_module(step["module"], tuple(inputs))
+            target = flat[step["module"]] if flat else step["module"]
+            values[step["id"]] = graph.call_module(target, tuple(inputs))
         else:
             values[step["id"]] = REGISTRY[step["op"]].emit(graph, step["args"], inputs, step["inplace"])
     result = [values[o] for o in outputs]

@@ -24,6 +24,7 @@ from archspec.errors import (
 from archspec.graph.init_rules import check_init_rules
 from archspec.graph.ir import INPUT, Call, Invocation, ModuleDecl, TypedGraph
 from archspec.graph.limits import Limits
+from archspec.graph.precheck import precheck
 from archspec.ops import REGISTRY, Primitive
 from archspec.ops.registry import format_shape
 from archspec.source import Located
@@ -104,6 +105,7 @@ class Lowerer:
     # ---- entry ------------------------------------------------------------------------------
     def run(self) -> TypedGraph:
         model = self.spec.model
+        precheck(self.spec, self.blocks)  # reports all unknown blocks and args at once, when there are several
         src = Src(self.spec.source, ())
         self.graph.add_node(INPUT, shape=tuple(model.input))
         env = dict(self.spec.params)
@@ -235,9 +237,9 @@ class Lowerer:
     def _ref(self, ref: str, scope: Scope, src: Src) -> str:
         if ref in scope.names:
             return scope.names[ref]
-        full = scope.prefix + ref
-        if full in self.paths:
-            return self.paths[full]
+        for full in (scope.prefix + ref, ref):  # relative to this block or sequence, then from the top
+            if full in self.paths:
+                return self.paths[full]
         if ref in scope.later:
             raise GraphError(f"`from` refers to {ref!r}, which is defined after this node: references point "
                              "backwards, so this would be a cycle", src.at(),
@@ -463,13 +465,17 @@ class Lowerer:
         bsrc = Src(located, (), src.via + (f"{node.block} at {src.at()}",))
         env.update(self._lets(block.let, env, bsrc.child("let")))
         given = {k: v for k, v in env.items() if k in block.params and v != block.params[k].default}
-        path = self._container(scope, name, block.block, src, given)
+        sequence = _sequence_body(block)
+        path = self._container(scope, name, "Sequential" if sequence else block.block, src, given)
         token = self._invoke(path, block.block, inputs)
         inner = Scope(env, path + ".", reuse=scope.reuse, trail=scope.trail + (token,), depth=scope.depth + 1)
         inner.names[INPUT] = inputs[0]
         for i, ref in enumerate(inputs):
             inner.names[f"input{i}"] = ref
-        last = self.lower_list(block.nodes, inner, inputs[0], bsrc.child("nodes"), in_seq=None)
+        if sequence is not None:  # a sequence block: its items are indexed right under the block's name
+            last = self.lower_list(sequence.seq, inner, inputs[0], bsrc.child("nodes", 0, "seq"), in_seq=[0])
+        else:
+            last = self.lower_list(block.nodes, inner, inputs[0], bsrc.child("nodes"), in_seq=None)
         out = last if block.output is None else self._ref(block.output, inner, bsrc.child("output"))
         self.invocations[token].output = out
         return out
@@ -551,6 +557,12 @@ class Lowerer:
         if not refs:
             raise GraphError("no outputs are left", src.at(), code="graph.no_outputs")
         return refs
+
+
+def _sequence_body(block: BlockDef) -> SeqNode | None:
+    """A block whose only node is an unnamed `seq` is itself an nn.Sequential (pytorch-ssd's base_net[14])."""
+    only = block.nodes[0] if len(block.nodes) == 1 else None
+    return only if isinstance(only, SeqNode) and only.name is None and only.when is None else None
 
 
 def _accepts_str(field) -> bool:

@@ -20,6 +20,7 @@ from archspec.ops import (  # noqa: F401  (imported for their registration)
     mixed_conv2d,
     mul,
     reshape,
+    to_anchors,
 )
 from archspec.ops.registry import REGISTRY, Primitive, get, register
 

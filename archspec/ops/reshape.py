@@ -14,7 +14,7 @@ class ReshapeArgs(Args):
 
 @register
 class Reshape(Primitive):
-    """View each sample as `shape` (`x.view(batch, *shape)`), e.g. an SE vector back to C×1×1. No module."""
+    """Each sample as `shape` (`x.reshape(batch, *shape)`), e.g. an SE vector back to C×1×1. No module."""
 
     example = ({"shape": [6, 1, 1]}, [(6,)])
 
@@ -31,4 +31,4 @@ class Reshape(Primitive):
         return {"shape": args.shape}
 
     def emit(self, graph, args, inputs, inplace=False):
-        return graph.call_method("view", (inputs[0], -1, *args.shape))
+        return graph.call_method("reshape", (inputs[0], -1, *args.shape))

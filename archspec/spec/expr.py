@@ -41,8 +41,8 @@ def round_channels(channels: float, multiplier: float = 1.0, divisor: int = 8,
 
 def split_channels(channels: int, groups: int) -> list[int]:
     """MixNet's `_SplitChannels`: equal parts, the first takes the remainder."""
-    if groups < 1:
-        raise ExprError("split_channels needs at least one group")
+    if not isinstance(groups, int) or not 1 <= groups <= min(MAX_SEQ, max(channels, 1)):
+        raise ExprError(f"split_channels needs 1 to min(channels, {MAX_SEQ}) groups, got {groups!r:.20}")
     parts = [channels // groups] * groups
     parts[0] += channels - sum(parts)
     return parts
