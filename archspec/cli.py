@@ -130,16 +130,17 @@ def cmd_port(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import archspec
-    from archspec.backends.port import map_by_order, read_state, verify, zoo_model
+    from archspec.backends.port import in_source_order, map_by_order, read_state, verify, zoo_model
     from archspec.backends.weights import save_weights
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
     model = archspec.build(graph)
-    source_state = read_state(Path(args.checkpoint))
+    source = zoo_model(args.verify) if args.verify else None
+    source_state = in_source_order(read_state(Path(args.checkpoint)), Path(args.checkpoint), source)
     mapped = map_by_order(source_state, model.state_dict(), args.checkpoint)
     model.load_state_dict(mapped, strict=True)
-    if args.verify:
-        error = verify(model, zoo_model(args.verify), source_state, graph.input_shape)
+    if source is not None:
+        error = verify(model, source, source_state, graph.input_shape)
         print(f"verified against {args.verify}: max output difference {error:.2e} of the largest output",
               file=sys.stderr)
         if error > 1e-4:

@@ -34,8 +34,14 @@ def test_timm_mixnet_s_ports_onto_the_seed_layout(tmp_path):
     checkpoint = tmp_path / "timm.safetensors"
     archspec.save(source, checkpoint)
     out = tmp_path / "ported.safetensors"
-    assert archspec.cli_main(["port", str(checkpoint), "--spec", str(ROOT / "specs/mixnet_s.yaml"),
-                              "-o", str(out), "--verify", "timm:mixnet_s"]) == 0
+    argv = ["port", str(checkpoint), "--spec", str(ROOT / "specs/mixnet_s.yaml"), "-o", str(out)]
+    assert archspec.cli_main(argv) == 1  # safetensors keep no order: refused without a source model
+    assert archspec.cli_main([*argv, "--verify", "timm:mixnet_s"]) == 0
+    model = archspec.load(ROOT / "specs/mixnet_s.yaml", weights=out).eval()
+    source.eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model(x), source(x), rtol=1e-4, atol=1e-5)
 
 
 def test_torchvision_resnet50_checkpoint_loads_by_name(tmp_path):

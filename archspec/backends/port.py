@@ -32,6 +32,22 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     return _torch_load(path)
 
 
+def in_source_order(state: dict[str, torch.Tensor], path: Path, source: torch.nn.Module | None) -> dict:
+    """safetensors files keep no tensor order (they come back sorted by name): take the source model's."""
+    if path.suffix.lower() != ".safetensors":
+        return state
+    if source is None:
+        raise PortError("a .safetensors file does not keep the order of its tensors, so mapping it by position "
+                        "would be ambiguous", Location(str(path), 0, 0),
+                        "name the source model with --verify ZOO:NAME, or port a .pt/.pth state_dict",
+                        code="port.order_unknown")
+    order = list(source.state_dict())
+    if set(order) != set(state):
+        raise PortError("the checkpoint's names are not the source model's", Location(str(path), 0, 0),
+                        "check --verify", code="port.source_mismatch")
+    return {key: state[key] for key in order}
+
+
 def map_by_order(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], where: str) -> dict:
     src, dst = list(source.items()), list(target.items())
     problems = []
