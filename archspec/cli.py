@@ -26,11 +26,24 @@ def _limits(args: argparse.Namespace):
                   max_activation_bytes=args.max_activation_mb << 20)
 
 
+def _torch_available(spec: str) -> None:
+    """Import torch, turning a failure (not installed, or refused by a memory limit) into a located error."""
+    from archspec.errors import LimitError, Location
+
+    try:
+        import torch  # noqa: F401
+    except (ImportError, OSError, MemoryError) as exc:
+        raise LimitError(f"cannot load torch: {str(exc)[:200]}", Location(spec, 0, 0),
+                         "install torch, or give the process more memory (a CUDA build maps several GB)",
+                         code="limit.torch_unavailable") from None
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     import archspec
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
     print(archspec.summary(graph, depth=args.depth))
+    _torch_available(args.spec)
     model = archspec.build(graph, seed=args.seed, meta=args.meta)
     counted = sum(p.numel() for p in model.parameters())
     status = "matches" if counted == graph.total_params else "DIFFERS FROM"
@@ -223,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the promise is: never a traceback
-        print(f"archspec: internal error: {type(exc).__name__}: {exc}\n"
+        where = getattr(args, "spec", None)
+        where = f"{where if isinstance(where, str) else ' '.join(where)}: " if where else ""
+        print(f"{where}archspec: internal error: {type(exc).__name__}: {str(exc)[:300]}\n"
               "  hint: this is a bug in archspec; please report it with the spec that caused it",
               file=sys.stderr)
         return EXIT_INTERNAL

@@ -31,6 +31,17 @@ from archspec.spec.loader import parse  # noqa: E402
 LIMITS = Limits(max_params=200_000_000, max_calls=50_000, max_repeat=512, max_activation_bytes=1 << 30)
 
 
+def cap_memory(megabytes: int) -> None:
+    """Import torch first (a CUDA build maps GBs of libraries), then cap what the fuzzing may add."""
+    import resource
+
+    import torch  # noqa: F401
+
+    size = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmSize:")][0] * 1024
+    limit = size + (megabytes << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 class Hang(Exception):
     pass
 
@@ -63,7 +74,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=10)
     parser.add_argument("--build-fraction", type=float, default=0.1)
+    parser.add_argument("--memory-mb", type=int, default=2048, help="address space each input may add")
     args = parser.parse_args()
+    cap_memory(args.memory_mb)
     specs = sorted((ROOT / "specs").glob("*.yaml"))
     texts = {s: s.read_text() for s in specs}
     outcomes: Counter = Counter()
