@@ -44,7 +44,7 @@ class Table(Closed):
 
 class NodeBase(BaseModel):
     name: Name | None = None
-    from_: Ref | list[Ref] | None = Field(default=None, alias="from")
+    from_: Ref | Annotated[list[Ref], Field(min_length=1, max_length=64)] | None = Field(default=None, alias="from")
     when: bool | str | None = None
     repeat: Annotated[int, Field(strict=True, ge=1)] | str | None = None
     table: Table | None = None

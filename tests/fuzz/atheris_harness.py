@@ -1,7 +1,7 @@
 """Coverage-guided fuzzing of the whole static pipeline (bytes -> YAML -> spec -> graph) with atheris.
 
     pip install atheris
-    python tests/fuzz/atheris_harness.py -max_total_time=60 tests/fuzz/corpus
+    python tests/fuzz/atheris_harness.py -max_total_time=60 -rss_limit_mb=0 tests/fuzz/corpus
 
 Any exception other than ArchspecError, or a hang past atheris' timeout, is a finding; atheris writes
 the input that caused it to crash-<hash> in the working directory. The seed corpus is every shipped spec
@@ -37,7 +37,19 @@ def one_input(data: bytes) -> None:
         pass
 
 
+def cap_memory(megabytes: int = 2048) -> None:
+    """libFuzzer's -rss_limit_mb reads ru_maxrss, which a process inherits across exec from its parent
+    (a test runner may hold GBs): cap this process's own growth instead. A blow-up is a MemoryError,
+    which atheris reports as a crash."""
+    import resource
+
+    size = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmSize:")][0] * 1024
+    limit = size + (megabytes << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main() -> None:
+    cap_memory()
     atheris.Setup(sys.argv, one_input)
     atheris.Fuzz()
 
