@@ -23,9 +23,6 @@ def torchreid_osnet(variant: str = "osnet_x1_0", **kwargs) -> torch.nn.Module | 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spec.loader.exec_module(module)
-    if variant == "osnet_ibn_x1_0":  # torchreid has no factory for it; its OSNet class takes IN
-        return module.OSNet(blocks=[module.OSBlock] * 3, layers=[2, 2, 2], channels=[64, 256, 384, 512],
-                            IN=True, **kwargs)
     return getattr(module, variant)(pretrained=False, **kwargs)
 
 
