@@ -11,6 +11,14 @@ import archspec
 from archspec.backends.port import PortError, map_by_order
 
 
+def assert_same_outputs(spec: str, weights, source: torch.nn.Module) -> None:
+    model = archspec.load(ROOT / "specs" / spec, weights=weights).eval()
+    source.eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(model(x), source(x), rtol=1e-4, atol=1e-5)
+
+
 def test_torchvision_mobilenet_v2_ports_onto_the_seed_layout(tmp_path):
     source = torchvision_model("mobilenet_v2")
     if source is None:
@@ -20,11 +28,7 @@ def test_torchvision_mobilenet_v2_ports_onto_the_seed_layout(tmp_path):
     out = tmp_path / "ported.safetensors"
     assert archspec.cli_main(["port", str(checkpoint), "--spec", str(ROOT / "specs/mobilenet_v2.yaml"),
                               "-o", str(out), "--verify", "torchvision:mobilenet_v2"]) == 0
-    model = archspec.load(ROOT / "specs/mobilenet_v2.yaml", weights=out).eval()
-    source.eval()
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.allclose(model(x), source(x), rtol=1e-4, atol=1e-5)
+    assert_same_outputs("mobilenet_v2.yaml", out, source)
 
 
 def test_timm_mixnet_s_ports_onto_the_seed_layout(tmp_path):
@@ -37,11 +41,7 @@ def test_timm_mixnet_s_ports_onto_the_seed_layout(tmp_path):
     argv = ["port", str(checkpoint), "--spec", str(ROOT / "specs/mixnet_s.yaml"), "-o", str(out)]
     assert archspec.cli_main(argv) == 1  # safetensors keep no order: refused without a source model
     assert archspec.cli_main([*argv, "--verify", "timm:mixnet_s"]) == 0
-    model = archspec.load(ROOT / "specs/mixnet_s.yaml", weights=out).eval()
-    source.eval()
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.allclose(model(x), source(x), rtol=1e-4, atol=1e-5)
+    assert_same_outputs("mixnet_s.yaml", out, source)
 
 
 def test_torchvision_resnet50_checkpoint_loads_by_name(tmp_path):
@@ -50,11 +50,7 @@ def test_torchvision_resnet50_checkpoint_loads_by_name(tmp_path):
         pytest.skip("torchvision is not installed")
     weights = tmp_path / "resnet50.safetensors"
     archspec.save(source, weights)
-    model = archspec.load(ROOT / "specs/resnet50.yaml", weights=weights).eval()
-    source.eval()
-    x = torch.randn(2, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.allclose(model(x), source(x), rtol=1e-4, atol=1e-5)
+    assert_same_outputs("resnet50.yaml", weights, source)
 
 
 def test_mismatched_layouts_are_refused_with_positions():

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspec.graph.init_rules import scheme_call
+from archspec.graph.init_rules import SCHEME_NAMES, scheme_call
 from archspec.graph.ir import TypedGraph
 from archspec.spec import expr
 
@@ -30,6 +30,10 @@ SCHEMES = {
     "xavier_normal": lambda t, gain=1.0: nn.init.xavier_normal_(t, gain),
     "trunc_normal": lambda t, mean=0.0, std=1.0: nn.init.trunc_normal_(t, mean, std),
 }
+
+
+if set(SCHEMES) != set(SCHEME_NAMES):  # the static check and the torch side must know the same schemes
+    raise ImportError("archspec.backends.init and archspec.graph.init_rules disagree on init schemes")
 
 
 def apply_rules(model: nn.Module, tg: TypedGraph) -> None:
