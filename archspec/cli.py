@@ -183,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     def spec_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a param (repeatable)")
         p.add_argument("--max-params", type=int, default=2_000_000_000, help="refuse specs above this many params")
-        p.add_argument("--max-calls", type=int, default=200_000, help="refuse graphs above this many calls")
+        p.add_argument("--max-calls", type=int, default=100_000, help="refuse graphs above this many calls")
         p.add_argument("--max-repeat", type=int, default=4096, help="refuse a repeat above this count")
         p.add_argument("--max-activation-mb", type=int, default=8192,
                        help="refuse specs whose activations at the declared input exceed this (MiB per sample)")

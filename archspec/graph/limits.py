@@ -10,7 +10,7 @@ from archspec.errors import LimitError, Location
 @dataclass(frozen=True)
 class Limits:
     max_params: int = 2_000_000_000
-    max_calls: int = 200_000
+    max_calls: int = 100_000
     max_repeat: int = 4096
     max_activation_bytes: int = 8 << 30
 
