@@ -15,7 +15,6 @@ class Row:
     shape: tuple
     params: int = 0
     macs: int = 0
-    calls: int = 0
 
 
 def rows(tg: TypedGraph, depth: int = 2) -> list[Row]:
@@ -32,7 +31,6 @@ def rows(tg: TypedGraph, depth: int = 2) -> list[Row]:
         row.shape = call.out_shape
         row.params += call.params
         row.macs += call.macs
-        row.calls += 1
     return list(grouped.values())
 
 

@@ -12,7 +12,6 @@ import networkx as nx
 from pydantic import ValidationError
 
 from archspec.errors import (
-    ArchspecError,
     GraphError,
     LimitError,
     Location,
@@ -588,5 +587,3 @@ def lower(spec: Spec, limits: Limits | None = None) -> TypedGraph:
     except RecursionError:
         raise LimitError("the spec nests too deeply", Location(spec.file, 1, 1), code="limit.depth") from None
 
-
-__all__ = ["lower", "ArchspecError"]
