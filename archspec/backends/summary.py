@@ -18,20 +18,25 @@ class Row:
 
 
 def rows(tg: TypedGraph, depth: int = 2) -> list[Row]:
-    """Group calls by the first `depth` parts of their module path (0: one row per call)."""
-    grouped: dict[str, Row] = {}
+    """Group runs of consecutive calls by the first `depth` parts of their module path (0: one row per call).
+
+    Rows follow the order of the calls: a shared module called again later (Bottleneck's `relu`) gets a
+    row where that call happens, not at the place of its first call.
+    """
+    table: list[Row] = []
     live = tg.live("eval") | tg.live("train")
     for call in tg.calls():
         if call.id not in live:
             continue
         key = call.id if depth <= 0 else ".".join(call.id.split("@")[0].split(".")[:depth])
-        decl = tg.modules.get(key)
-        kind = decl.type if decl is not None else call.op
-        row = grouped.setdefault(key, Row(key, kind, call.out_shape))
+        if not table or table[-1].name != key:
+            decl = tg.modules.get(key)
+            table.append(Row(key, decl.type if decl is not None else call.op, call.out_shape))
+        row = table[-1]
         row.shape = call.out_shape
         row.params += call.params
         row.macs += call.macs
-    return list(grouped.values())
+    return table
 
 
 def human(n: float) -> str:

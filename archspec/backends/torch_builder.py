@@ -25,10 +25,11 @@ class Block(nn.Module):
 
     def __init__(self, block: str):
         super().__init__()
-        self.block = block
+        # A private name: a block's children may be called anything torch accepts, `block` included.
+        self._archspec_block = block
 
     def _get_name(self) -> str:
-        return self.block
+        return self._archspec_block
 
 
 class ArchspecModel(nn.Module):

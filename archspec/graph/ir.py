@@ -41,6 +41,7 @@ class ModuleDecl:
     where: Location | None = None
     calls: int = 0
     params: int = 0
+    held: bool = False  # `hold: true`: made (its weights load) but never called
 
 
 @dataclass

@@ -20,6 +20,7 @@ from archspec.errors import (
     did_you_mean,
     short_repr,
 )
+from archspec.graph.analysis import check_dead_modules
 from archspec.graph.init_rules import check_init_rules
 from archspec.graph.ir import INPUT, Call, Invocation, ModuleDecl, TypedGraph
 from archspec.graph.limits import Limits
@@ -30,6 +31,7 @@ from archspec.source import Located
 from archspec.spec import expr
 from archspec.spec.loader import Spec
 from archspec.spec.models import BlockDef, CallNode, OutputRef, SeqNode, UseNode
+from archspec.spec.names import reserved_reason
 from archspec.spec.params import check_value, coerce
 
 MAX_BLOCK_DEPTH = 32
@@ -66,6 +68,16 @@ class Scope:
     later: set = field(default_factory=set)  # names defined after the current node (forward references)
     trail: tuple[int, ...] = ()  # the container invocations this scope is inside, outermost first
     depth: int = 0
+    # Name resolution (docs/spec-language.md, "Names"): names bound by nodes that exist here, and names
+    # that an absent (`when: false`) node lends to its input, each with a one-item "was it read?" flag
+    # shared by the scopes that copy it.
+    present: set = field(default_factory=set)
+    absent: dict = field(default_factory=dict)
+
+    def nested(self, prefix: str, token: int) -> Scope:
+        """The scope inside a sequence: it sees this scope's names, and binds its own."""
+        return replace(self, prefix=prefix, names=dict(self.names), trail=self.trail + (token,),
+                       present=set(), absent=dict(self.absent))
 
 
 class Lowerer:
@@ -118,6 +130,7 @@ class Lowerer:
         graph = TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
                            self.spec.file, dict(self.spec.params), list(model.init), self.invocations)
         check_init_rules(graph, self.spec.source)
+        check_dead_modules(graph)
         return graph
 
     def _lets(self, lets: dict, env: dict, src: Src) -> dict:
@@ -187,19 +200,25 @@ class Lowerer:
                                 "add `name:`, or put it inside a `seq`", code="graph.unnamed")
             path = self._container(scope, name, "Sequential", src)
             token = self._invoke(path, "Sequential", inputs[:1])
-            inner = replace(scope, prefix=path + ".", trail=scope.trail + (token,))
-            out = self._repeat(node.model_copy(update={"name": None}), inner, inputs, src, [0], count, row)
+            inner = scope.nested(path + ".", token)
+            inner_row = {k: v for k, v in row.items() if k != "name"}  # the name went to the sequence
+            out = self._repeat(node.model_copy(update={"name": None}), inner, inputs, src, [0], count, inner_row)
             self.invocations[token].output = out
-            return self._bind(scope, name, out, path)
+            return self._bind(scope, name, out, src, path)
         return self._repeat(node, scope, inputs, src, in_seq, count, row)
 
     def _row_name(self, row: dict, src: Src) -> str | None:
         name = row.get("name")
-        if name is None or isinstance(name, str) and _NAME.fullmatch(name):
-            return name
-        raise SpecError(f"a row's name must be an identifier, got {short_repr(name)}",
-                        src.at(*row["__paths__"]["name"]), "letters, digits and _, not starting with a digit",
-                        code="table.bad_name")
+        if name is None:
+            return None
+        where = src.at(*row["__paths__"]["name"])
+        if not (isinstance(name, str) and _NAME.fullmatch(name)):
+            raise SpecError(f"a row's name must be an identifier, got {short_repr(name)}", where,
+                            "letters, digits and _, not starting with a digit", code="table.bad_name")
+        reason = reserved_reason(name)
+        if reason is not None:
+            raise SpecError(f"{reason}; pick another name", where, src.hint(), code="schema.reserved_name")
+        return name
 
     def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: list, count: int,
                 row: dict) -> str:
@@ -209,11 +228,13 @@ class Lowerer:
         return out
 
     def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> str:
-        """A node whose `when` is false passes its (first) input through under its name."""
+        """A node whose `when` is false passes its (first) input through under its name, unless a node of
+        that name exists here: then the name stays that node's."""
         inputs = self._inputs(node, scope, prev, src)
         name = node.name or self._row_name(row, src)
-        if name:
+        if name and name not in scope.present:
             scope.names[name] = inputs[0]
+            scope.absent[name] = [False]
         return inputs[0]
 
     def _when(self, node, scope: Scope, src: Src) -> bool:
@@ -235,6 +256,9 @@ class Lowerer:
 
     def _ref(self, ref: str, scope: Scope, src: Src) -> str:
         if ref in scope.names:
+            read = scope.absent.get(ref)
+            if read is not None:
+                read[0] = True
             return scope.names[ref]
         for full in (scope.prefix + ref, ref):  # relative to this block or sequence, then from the top
             if full in self.paths:
@@ -252,6 +276,11 @@ class Lowerer:
     def _lower_one(self, node, scope: Scope, inputs: list[str], src: Src, in_seq: list | None,
                    name: str | None, row: dict, force: dict | None = None) -> str:
         if in_seq is not None:
+            if "name" in row:
+                raise SpecError("rows inside a seq are named by their index, so a `name` column would be ignored",
+                                src.at(*row["__paths__"]["name"]),
+                                src.hint("drop the `name` column, or move the table out of the seq"),
+                                code="table.name_in_seq")
             if node.name is not None and not isinstance(node, UseNode):
                 raise SpecError("items of a seq are named by their index", src.at("name", key=True),
                                 "remove `name:`; refer to the item as SEQ.INDEX", code="graph.seq_item_named")
@@ -265,10 +294,23 @@ class Lowerer:
         else:
             out = self._lower_call(node, scope, inputs, src, name, row, force or {})
         if name is not None:
-            self._bind(scope, name, out, None)
+            self._bind(scope, name, out, src, None)
         return out
 
-    def _bind(self, scope: Scope, name: str, out: str, path: str | None) -> str:
+    def _bind(self, scope: Scope, name: str, out: str, src: Src, path: str | None) -> str:
+        """Give `name` to a node that exists: at most one per scope (docs: "Names")."""
+        if name in scope.present:
+            raise GraphError(f"{name!r} is defined twice in this scope", src.at("name", key=True),
+                             src.hint("give the node another name, or make the `when` conditions exclusive"),
+                             code="graph.duplicate_name")
+        read = scope.absent.pop(name, None)
+        if read is not None and read[0]:
+            raise GraphError(f"{name!r} was read while only an absent node of that name stood before it (so it "
+                             "meant that node's input), and this later node of the same name exists",
+                             src.at("name", key=True),
+                             src.hint("references point backwards: move this node before the reads, or rename"),
+                             code="graph.ambiguous_name")
+        scope.present.add(name)
         scope.names[name] = out
         self.paths[path or scope.prefix + name] = out
         return out
@@ -280,7 +322,7 @@ class Lowerer:
             raise GraphError("a seq takes one input", src.at("from"), code="graph.arity")
         path = self._container(scope, name, "Sequential", src)
         token = self._invoke(path, "Sequential", inputs)
-        inner = replace(scope, prefix=path + ".", names=dict(scope.names), trail=scope.trail + (token,))
+        inner = scope.nested(path + ".", token)
         out = self.lower_list(node.seq, inner, inputs[0], src.child("seq"), in_seq=[0])
         self.invocations[token].output = out
         return out
@@ -382,6 +424,11 @@ class Lowerer:
         if module is not None:
             params = self._module(module, primitive, args, shapes, scope, src, params)
         if node.hold:
+            if module is None:
+                raise SpecError(f"`hold` keeps a module, and {primitive.name} makes none here",
+                                src.at("hold", key=True), src.hint("give the node a name, or drop `hold`"),
+                                code="graph.hold_function")
+            self.modules[module].held = True
             return inputs[0] if inputs else INPUT
         call_id = self._new_id(module or scope.prefix + (name or primitive.name))
         call = Call(call_id, primitive.name, args, module, list(inputs), shapes, tuple(out), params,
@@ -451,6 +498,10 @@ class Lowerer:
     def _lower_block(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, name: str | None,
                      row: dict, force: dict) -> str:
         block, located = self.blocks[node.block]
+        if node.hold:
+            raise SpecError("`hold` makes one primitive module that the forward never calls; "
+                            f"{node.block} is a composite block", src.at("hold", key=True),
+                            src.hint("hold its primitives one by one, inside the block"), code="graph.hold_composite")
         if name is None:
             raise SpecError(f"a {node.block} block needs a name", src.at(), "add `name:`",
                             code="graph.unnamed")

@@ -51,7 +51,9 @@ def _data_path(data: Any, prefix: tuple, loc: tuple) -> tuple:
     for part in prefix:
         node = node[part]
     path = list(prefix)
-    for part in loc:
+    for i, part in enumerate(loc):
+        if _is_union_tag(node, loc, i):
+            continue
         if isinstance(node, dict) and part in node:
             node = node[part]
             path.append(part)
@@ -68,6 +70,14 @@ def _data_path(data: Any, prefix: tuple, loc: tuple) -> tuple:
     return tuple(path)
 
 
+def _is_union_tag(node: Any, loc: tuple, i: int) -> bool:
+    """pydantic puts a node's union tag (block, call, seq) in `loc`; the tag is also a key of the node."""
+    part = loc[i]
+    if part not in ("block", "call", "seq") or not isinstance(node, dict):
+        return False
+    return i + 1 == len(loc) or loc[i + 1] == part or isinstance(node.get(part), str)
+
+
 def _describe(err: dict, path: tuple) -> tuple[str, str]:
     kind = err["type"]
     field_name = path[-1] if path else ""
@@ -75,8 +85,9 @@ def _describe(err: dict, path: tuple) -> tuple[str, str]:
         return f"unknown key {field_name!r}", ""
     if kind == "missing":
         return f"missing required key {err['loc'][-1]!r}", ""
-    shown = short_repr(err.get("input"))
-    return f"{err['msg']} (got {shown})", ""
+    if isinstance(err.get("input"), dict):  # a whole node: the location shows it
+        return err["msg"], ""
+    return f"{err['msg']} (got {short_repr(err.get('input'))})", ""
 
 
 def _validate(model: type[BaseModel], located: Located, prefix: tuple = ()) -> Any:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from archspec.spec.names import check_node_name
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 REF = r"^[A-Za-z_0-9][A-Za-z0-9_.]*$"
 
 Name = Annotated[str, Field(pattern=NAME, max_length=64)]
 Ref = Annotated[str, Field(pattern=REF, max_length=256)]
+NodeName = Annotated[str, Field(pattern=NAME, max_length=64), AfterValidator(check_node_name)]
 Scalar = Union[Annotated[bool, Field(strict=True)], Annotated[int, Field(strict=True)], float, str]
 Value = Union[Scalar, list[Any]]
 
@@ -35,15 +39,34 @@ class ParamDecl(Closed):
     doc: str = Field(default="", max_length=2000)
 
 
+# Keys of a node that a table column may not be named after: a column is a value for the node's
+# expressions and params, so a column `when` or `from` would look like structure and silently be data.
+# `name`, `repeat` and `in_channels` are the documented structural columns.
+STRUCTURAL_KEYS = frozenset({"from", "when", "block", "call", "seq", "table", "hold", "input_shape", "doc"})
+
+
 class Table(Closed):
     """Rows expand the node they sit on; each column becomes a name in the row's expressions."""
 
     columns: list[Name] = Field(min_length=1, max_length=32)
     rows: list[Union[list[Value], dict[str, Value]]] = Field(min_length=1, max_length=200_000)
 
+    @field_validator("columns")
+    @classmethod
+    def _plain_columns(cls, columns: list[str]) -> list[str]:
+        for column in columns:
+            if column in STRUCTURAL_KEYS:
+                raise PydanticCustomError(
+                    "reserved_column", "a column cannot be called {column!r}: that is a node key, and a row "
+                    "value cannot act as one; rename the column and use it in the node's expressions",
+                    {"column": column})
+            if columns.count(column) > 1:
+                raise PydanticCustomError("duplicate_column", "column {column!r} appears twice", {"column": column})
+        return columns
+
 
 class NodeBase(BaseModel):
-    name: Name | None = None
+    name: NodeName | None = None
     from_: Ref | Annotated[list[Ref], Field(min_length=1, max_length=64)] | None = Field(default=None, alias="from")
     when: bool | str | None = None
     repeat: Annotated[int, Field(strict=True, ge=1)] | str | None = None
@@ -65,11 +88,23 @@ class CallNode(NodeBase):
         return dict(self.model_extra or {})
 
 
+def _no_repeat_column(node: NodeBase) -> NodeBase:
+    if node.table is not None and "repeat" in node.table.columns:
+        raise PydanticCustomError(
+            "repeat_column", "a `repeat` column repeats the node its table sits on, and the stride rule "
+            "(stride 1 after the first repeat) applies only to blocks; on a {kind} it would repeat the whole "
+            "{kind} unchanged. Put `repeat:` on the block inside it instead",
+            {"kind": type(node).__name__.removesuffix("Node").lower()})
+    return node
+
+
 class UseNode(NodeBase):
     """`call: NAME` applies an existing module (or composite) again: one module, several calls."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     call: Ref
+
+    _check_table = model_validator(mode="after")(_no_repeat_column)
 
 
 class SeqNode(NodeBase):
@@ -77,6 +112,8 @@ class SeqNode(NodeBase):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     seq: list[Node] = Field(min_length=1, max_length=200_000)
+
+    _check_table = model_validator(mode="after")(_no_repeat_column)
 
 
 def _node_kind(value: Any) -> str:
