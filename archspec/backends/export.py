@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import keyword
 import os
 import tempfile
 import warnings
@@ -34,8 +35,14 @@ def export_onnx(model: torch.nn.Module, path: str | Path, opset: int | None = No
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example_input(model),), tmp, dynamo=True, input_names=["x"],
-                              dynamic_shapes={"x": {0: batch}}, opset_version=opset, verbose=False)
+            if _keyword_names(model):
+                # torch.export writes `self.class.weight` as Python source and cannot compile it; the
+                # TorchScript-based exporter keeps such names (as initializer names) and the dynamic batch.
+                torch.onnx.export(model, (example_input(model),), tmp, dynamo=False, input_names=["x"],
+                                  dynamic_axes={"x": {0: "batch"}}, opset_version=opset)
+            else:
+                torch.onnx.export(model, (example_input(model),), tmp, dynamo=True, input_names=["x"],
+                                  dynamic_shapes={"x": {0: batch}}, opset_version=opset, verbose=False)
         os.replace(tmp, path)
     except ImportError as exc:
         raise ExportError(f"ONNX export needs more packages: {exc}", Location(str(path), 0, 0),
@@ -43,6 +50,11 @@ def export_onnx(model: torch.nn.Module, path: str | Path, opset: int | None = No
                           code="export.missing") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _keyword_names(model: torch.nn.Module) -> bool:
+    """Whether a module path has a part that is a Python keyword (torch accepts `class` as a name)."""
+    return any(keyword.iskeyword(part) for name, _ in model.named_modules() for part in name.split("."))
 
 
 def export_torchscript(model: torch.nn.Module, path: str | Path) -> None:

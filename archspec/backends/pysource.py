@@ -13,6 +13,7 @@ The state_dict keys are the built module's, so its weights load with strict=True
 from __future__ import annotations
 
 import inspect
+import keyword
 import re
 from collections import defaultdict
 
@@ -27,13 +28,43 @@ _INDEX = re.compile(r'getattr\(([\w.\[\]]+), "(\d+)"\)')
 
 
 def _tidy(code: str) -> str:
-    """Drop fx's `x = None` frees and write `getattr(self.seq, "0")` as `self.seq[0]`."""
+    """Drop fx's `x = None` frees, write `getattr(self.seq, "0")` as `self.seq[0]`, and reach children named
+    by a Python keyword (`class`, torch accepts it) with getattr."""
     code = _FREE.sub("", code)
     while True:
         tidier = _INDEX.sub(r"\1[\2]", code)
         if tidier == code:
-            return code
+            return _CHAIN.sub(_keyword_safe_chain, code)
         code = tidier
+
+
+_CHAIN = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])+")
+_LINK = re.compile(r"^[A-Za-z_]\w*|\.[A-Za-z_]\w*|\[\d+\]")
+
+
+def _keyword_safe_chain(match: re.Match) -> str:
+    """`self.class.conv` -> `getattr(self, "class").conv`."""
+    links = _LINK.findall(match.group())
+    out = links[0]
+    for link in links[1:]:
+        out = f'getattr({out}, "{link[1:]}")' if link[0] == "." and keyword.iskeyword(link[1:]) else out + link
+    return out
+
+
+# Names the generated forward must not rebind: fx names a value after its module (a child called `torch`
+# gives `torch = self.torch(x)`), which would shadow the module's globals or `self` for the lines after it.
+_GLOBALS = ("self", "torch", "nn", "operator", "F", "math")
+
+
+def _reserve_globals(graph: fx.Graph) -> None:
+    namespace = graph._graph_namespace  # fx has no public way to reserve a name
+    for name in _GLOBALS:
+        namespace.create_name(name, None)
+
+
+def _attribute_line(attr: str, expr: str) -> str:
+    return f"self.{attr} = {expr}" if attr.isidentifier() and not keyword.iskeyword(attr) \
+        else f"self.add_module({attr!r}, {expr})"
 
 
 def _class_name(text: str) -> str:
@@ -97,13 +128,14 @@ class _Generator:
         for child in self.children[path]:
             attr = child.rpartition(".")[2]
             expr = self.module_expr(child)
-            lines.append(f"self.{attr} = {expr}" if attr.isidentifier() else f"self.add_module({attr!r}, {expr})")
+            lines.append(_attribute_line(attr, expr))
         return lines
 
     # ---- forwards ---------------------------------------------------------------------------
     def forward_source(self, base: str, token: int | None, inputs: list[str], output_refs: list[str],
                        live: set[str] | None, name: str = "forward") -> str:
         graph = fx.Graph()
+        _reserve_globals(graph)
         names = ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))]
         values = {ref: graph.placeholder(n) for ref, n in zip(inputs, names)}
         done: set[int] = set()
