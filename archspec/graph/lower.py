@@ -183,7 +183,8 @@ class Lowerer:
     def lower_repeated(self, node, scope: Scope, prev: str, src: Src, in_seq: list | None,
                        row: dict) -> str:
         if not self._when(node, scope, src):
-            return self._absent(node, scope, prev, src, row)
+            self._absent(node, scope, prev, src, row)
+            return prev  # the node does not exist: the next one reads what this one would have followed
         name = node.name or self._row_name(row, src)
         repeat = node.repeat if node.repeat is not None else row.get("repeat")
         count = 1 if repeat is None else self.evaluate(repeat, scope.env, src.child("repeat"), want=int)
@@ -223,19 +224,21 @@ class Lowerer:
     def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: list, count: int,
                 row: dict) -> str:
         out = self._lower_one(node, scope, inputs, src, counter, None, row)
-        for _ in range(count - 1):  # later repeats keep the shape: stride 1 (see docs)
+        # Later repeats read the one before: stride 1 (see docs), and a stated in_channels was the first's.
+        node = node.model_copy(update={"in_channels": None}) if getattr(node, "in_channels", None) else node
+        row = {k: v for k, v in row.items() if k != "in_channels"}
+        for _ in range(count - 1):
             out = self._lower_one(node, scope, [out], src, counter, None, row, {"stride": 1})
         return out
 
-    def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> str:
-        """A node whose `when` is false passes its (first) input through under its name, unless a node of
-        that name exists here: then the name stays that node's."""
+    def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> None:
+        """A node whose `when` is false lends its name to its (first) input, unless a node of that name
+        exists here: then the name stays that node's."""
         inputs = self._inputs(node, scope, prev, src)
         name = node.name or self._row_name(row, src)
         if name and name not in scope.present:
             scope.names[name] = inputs[0]
             scope.absent[name] = [False]
-        return inputs[0]
 
     def _when(self, node, scope: Scope, src: Src) -> bool:
         if node.when is None:
@@ -357,7 +360,7 @@ class Lowerer:
 
     def _lower_call(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, name: str | None,
                     row: dict, force: dict, caller: Src | None = None) -> str:
-        if not scope.reuse and name is not None:
+        if name is not None and name not in scope.recipes:  # a block run again (reuse) records its own too
             scope.recipes[name] = (node, scope, src, row, force)
         chosen = self._block_name(node, scope)
         if chosen != node.block:

@@ -75,7 +75,10 @@ def _is_union_tag(node: Any, loc: tuple, i: int) -> bool:
     part = loc[i]
     if part not in ("block", "call", "seq") or not isinstance(node, dict):
         return False
-    return i + 1 == len(loc) or loc[i + 1] == part or isinstance(node.get(part), str)
+    if i + 1 == len(loc) or loc[i + 1] == part:
+        return True
+    value = node.get(part)  # the key's own value: a str (block, call) or a list of items (seq)
+    return isinstance(value, str) or isinstance(value, list) and not isinstance(loc[i + 1], int)
 
 
 def _describe(err: dict, path: tuple) -> tuple[str, str]:
