@@ -52,7 +52,7 @@ def reserved_reason(name: str) -> str | None:
     if name in MODEL_ATTRIBUTES:
         return f"{name!r} is an attribute of the built archspec model"
     if name.startswith(_PRIVATE):
-        return f"names starting with {_PRIVATE!r} are archspec's own attributes"
+        return f"{name!r} starts with {_PRIVATE!r}, and such names are archspec's own attributes"
     return None
 
 
