@@ -76,7 +76,12 @@ def test_variant_extends_a_base(tmp_path):
 
 
 def test_taps_inside_blocks_and_several_outputs(tmp_path):
-    spec = (ROOT / "specs/mobilenet_v2.yaml").read_text() + "outputs: [features.14.conv.2, features]\n"
+    text = (ROOT / "specs/mobilenet_v2.yaml").read_text()
+    # Outputs that skip the classifier would leave its weights dead (graph.dead_module): hold them.
+    held = text.replace("{block: linear, out: num_classes}", "{block: linear, out: num_classes, hold: true, "
+                        "input_shape: [1280]}")
+    assert held != text
+    spec = held + "outputs: [features.14.conv.2, features]\n"
     path = tmp_path / "taps.yaml"
     path.write_text(spec)
     graph = archspec.compile(path)

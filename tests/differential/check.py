@@ -37,8 +37,7 @@ def evaluate_graph(tg, model, x, mode: str):
             continue
         weights = {}
         if call.module is not None:
-            module = model.get_submodule(call.module)
-            weights = {**dict(module.named_parameters(recurse=False)), **dict(module.named_buffers(recurse=False))}
+            weights = dict(model.get_submodule(call.module).state_dict())
         args = call.args.model_dump()
         values[call.id] = OPS[call.op](args, [values[i] for i in call.inputs], weights, mode == "train")
     return [values[o] for o in tg.outputs[mode]], values
@@ -160,8 +159,9 @@ def check_gradients(tg, model, x) -> None:
         sum(o.square().mean() for o in outputs).backward()
     called = {tg.call(c).module for c in tg.live("train")} - {None}
     for name, p in model.named_parameters():
-        module = name.rpartition(".")[0]
-        if module in called:
+        parts = name.split(".")[:-1]
+        owners = {".".join(parts[:i]) for i in range(1, len(parts) + 1)}  # its module and those above it
+        if owners & called:
             assert p.grad is not None, f"no gradient reaches {name}"
         else:
             assert p.grad is None, f"{name} gets a gradient but train mode calls no module of it"

@@ -110,10 +110,11 @@ class Runner:
 
     def __init__(self, state: dict, training: bool):
         self.training = training
-        self.weights: dict[str, dict] = {}
-        for key, tensor in state.items():
-            module, _, tensor_name = key.rpartition(".")
-            self.weights.setdefault(module, {})[tensor_name] = tensor
+        self.state = state
+
+    def weights(self, path: str) -> dict:
+        """The tensors under a module path, by their names relative to it (`grouped_conv.0.weight`)."""
+        return {k[len(path) + 1:]: v for k, v in self.state.items() if k.startswith(path + ".")}
 
     def body(self, body: list, env: dict, prefix: str, x, names_out: dict | None = None):
         names: dict = {"input": x}
@@ -148,7 +149,7 @@ class Runner:
 
     def node(self, node, env, path, xs):
         if isinstance(node, Op):
-            weights = self.weights.get(path, {}) if node.module else {}
+            weights = self.weights(path) if node.module and node.weights else {}
             return OPS[node.op](node.args, xs, weights, self.training)
         if isinstance(node, Seq):
             return self.items(node.items, env, path + ".", xs[0])

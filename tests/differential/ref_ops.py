@@ -21,6 +21,21 @@ def conv2d(args, xs, w, training):
                     groups=args.get("groups", 1))
 
 
+def split(total: int, groups: int) -> list[int]:
+    """MixNet's channel split: equal parts, the first one takes the remainder."""
+    parts = [total // groups] * groups
+    parts[0] += total - sum(parts)
+    return parts
+
+
+def grouped_conv2d(args, xs, w, training):
+    kernels = args["kernel"]
+    parts = torch.split(xs[0], split(xs[0].shape[1], len(kernels)), dim=1)
+    outs = [F.conv2d(part, w[f"grouped_conv.{i}.weight"], None, stride=args.get("stride", 1),
+                     padding=args.get("padding", 0)) for i, part in enumerate(parts)]
+    return torch.cat(outs, dim=1)
+
+
 def batchnorm(args, xs, w, training):
     # Clones: the differential tests compare outputs, and each evaluator must see the same buffers.
     return F.batch_norm(xs[0], w["running_mean"].clone(), w["running_var"].clone(), w.get("weight"), w.get("bias"),
@@ -58,6 +73,7 @@ def _sum(args, xs, w, training):
 
 OPS = {
     "conv2d": conv2d,
+    "grouped_conv2d": grouped_conv2d,
     "batchnorm": batchnorm,
     "linear": linear,
     "maxpool2d": _pool(F.max_pool2d),
@@ -83,4 +99,8 @@ def macs(op: str, args: dict, in_shape: tuple, out_shape: tuple) -> int:
         return out_shape[0] * out_shape[1] * out_shape[2] * (in_shape[0] // args.get("groups", 1)) * kh * kw
     if op == "linear":
         return in_shape[0] * out_shape[0]
+    if op == "grouped_conv2d":
+        kernels = args["kernel"]
+        pairs = zip(split(in_shape[0], len(kernels)), split(out_shape[0], len(kernels)), kernels)
+        return sum(i * o * k * k for i, o, k in pairs) * out_shape[1] * out_shape[2]
     return 0

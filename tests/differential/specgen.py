@@ -115,7 +115,13 @@ class Generator:
         return {"block": "conv2d", **yaml_args}, Op("conv2d", args, weights), (out, ho, wo)
 
     def unary(self, shape: tuple, keep: bool = False) -> tuple[dict, Op, tuple]:
-        """A shape-keeping op, or (unless `keep`) a conv or a pool."""
+        """A shape-keeping op, or (unless `keep`) a conv, a pool, or a head that makes a vector."""
+        if len(shape) == 1:
+            return self.vector_unary(shape, keep)
+        if not keep and self.chance(0.08):
+            return self.head(shape)
+        if not keep and self.chance(0.08) and shape[0] >= 2:
+            return self.grouped_conv(shape)
         c, h, w = shape
         kinds = ["conv", "bn", "act", "act"] + ([] if keep or min(h, w) < 2 else ["pool"]) + \
             ([] if keep or c < 2 else ["slice"])
@@ -138,6 +144,38 @@ class Generator:
                                                                  module=False), (stop, h, w)
         op = self.pick(["maxpool2d", "avgpool2d"])
         return {"block": op, "kernel": 2}, Op(op, {"kernel": 2, "stride": 2}), (c, h // 2, w // 2)
+
+    def vector_unary(self, shape: tuple, keep: bool) -> tuple[dict, Op, tuple]:
+        c = shape[0]
+        kind = self.pick(["bn", "act"] + ([] if keep else ["linear", "linear"]))
+        if kind == "linear":
+            out, bias = self.draw(st.integers(1, 6)), self.chance()
+            weights = {"weight": (out, c), **({"bias": (out,)} if bias else {})}
+            node = {"block": "linear", "out": out, **({} if bias else {"bias": False})}
+            return node, Op("linear", {"out": out}, weights), (out,)
+        if kind == "bn":
+            weights = {"weight": (c,), "bias": (c,), "running_mean": (c,), "running_var": (c,),
+                       "num_batches_tracked": ()}
+            return {"block": "batchnorm"}, Op("batchnorm", {}, weights), shape
+        act = self.pick(ACTS)
+        return {"block": act}, Op(act, {}), shape
+
+    def head(self, shape: tuple) -> tuple[dict, Op, tuple]:
+        """C×H×W -> a vector: global mean, or flatten."""
+        if self.chance():
+            return {"block": "global_avgpool"}, Op("global_avgpool", {}, module=False), shape[:1]
+        return {"block": "flatten"}, Op("flatten", {}), (shape[0] * shape[1] * shape[2],)
+
+    def grouped_conv(self, shape: tuple) -> tuple[dict, Op, tuple]:
+        """MixNet's GroupedConv2d: uneven channel split, one conv per group (equal kernels: equal sizes)."""
+        c, h, w = shape
+        out = self.draw(st.integers(2, 6))
+        groups = self.draw(st.integers(2, min(c, out, 3)))
+        k = self.pick([1, 3])
+        args = {"out": out, "kernel": [k] * groups, "padding": k // 2}
+        ins, outs = split(c, groups), split(out, groups)
+        weights = {f"grouped_conv.{i}.weight": (o, n, k, k) for i, (n, o) in enumerate(zip(ins, outs))}
+        return {"block": "grouped_conv2d", **args}, Op("grouped_conv2d", args, weights), (out, h, w)
 
     # ---- scope-level nodes -------------------------------------------------------------------------
     def body(self, scope: Scope, count: int) -> None:
@@ -203,11 +241,11 @@ class Generator:
                 continue
             keep = self.chance(0.3)
             node, record, new_shape = self.unary(shape, keep=keep)
-            if record.op == "channel_slice":  # no module form inside a seq? it has none: keep it out
+            if record.op in ("channel_slice", "global_avgpool"):  # functions with no module form
                 continue
             if keep and self.chance(0.3):  # an item that exists only under the flag takes no index
                 node["when"] = record.when = self.pick(["flag", "not flag"])
-            elif self.chance(0.15) and record.op == "conv2d" and record.args["stride"] == 1 \
+            elif self.chance(0.15) and record.op == "conv2d" and len(shape) == 3 and record.args["stride"] == 1 \
                     and shape[0] == new_shape[0] and shape[1:] == new_shape[1:]:
                 n = self.draw(st.integers(2, 3))
                 node["repeat"] = n
@@ -241,6 +279,8 @@ class Generator:
 
     def node_repeat(self, scope: Scope) -> None:
         src = self.source(scope)
+        if len(src.shape) == 1:
+            return self.node_unary(scope)
         n = self.draw(st.integers(1, 3))
         stride = 2 if min(src.shape[1:]) >= 4 and self.chance() else 1
         out = self.draw(st.integers(1, 5))
@@ -255,6 +295,8 @@ class Generator:
     def node_table(self, scope: Scope) -> None:
         """Rows chain: each reads the row before (a `from:` on the node would feed every row)."""
         src = scope.prev
+        if len(src.shape) == 1:
+            return self.node_unary(scope)
         rows, records, values = [], [], []
         shape = src.shape
         with_repeat = self.chance()
@@ -299,7 +341,7 @@ class Generator:
         before = scope.prev
         keep = scope.concrete_flag is None or self.chance()
         node, record, shape = self.unary(src.shape, keep=keep)
-        if record.op == "channel_slice":
+        if record.op in ("channel_slice", "global_avgpool"):
             return self.node_unary(scope)
         when = self.pick(["flag", "not flag", "true", "false"])
         present = {"flag": scope.concrete_flag, "not flag": None if scope.concrete_flag is None
@@ -328,7 +370,7 @@ class Generator:
         keep = scope.concrete_flag is None
         a, ra, sa = self.unary(src.shape, keep=keep)
         b, rb, sb = self.unary(src.shape, keep=keep)
-        if "channel_slice" in (ra.op, rb.op):
+        if {"channel_slice", "global_avgpool"} & {ra.op, rb.op} or sa != sb and scope.concrete_flag is None:
             return self.node_unary(scope)
         merge = [v for v in scope.values if v.shape == src.shape and v.name != src.name]
         if scope.concrete_flag is not None and merge and self.chance(0.4):  # the issue's own example
@@ -350,16 +392,21 @@ class Generator:
         options = []
         for target, (record, in_shape) in scope.modules.items():
             for v in scope.values + [Value("input", scope.input_shape)]:
-                if v.shape[0] == in_shape[0] and (isinstance(record, Op) or v.shape == in_shape):
+                if v.shape[0] == in_shape[0] and len(v.shape) == len(in_shape) and \
+                        (isinstance(record, Op) or v.shape == in_shape):
                     options.append((target, v))
         if not options:
             return self.node_unary(scope)
         target, src = self.pick(options)
         record, in_shape = scope.modules[target]
         if isinstance(record, Op) and record.op == "conv2d":
-            shape = self.conv_shape(record.args, src.shape)
+            shape = self.conv_shape(record.args, src.shape) if len(src.shape) == 3 else None
             if shape is None:
                 return self.node_unary(scope)
+        elif isinstance(record, Op) and record.op == "linear":
+            shape = (record.args["out"],)
+        elif isinstance(record, Op) and record.op == "grouped_conv2d":
+            return self.node_unary(scope)
         elif isinstance(record, Op):
             shape = src.shape
         else:
@@ -423,6 +470,9 @@ class Generator:
             self.node_unary(scope)
         last = scope.prev
         loose = [v for v in scope.values if v.name not in scope.consumed and v.name != last.name]
+        if any(len(v.shape) == 1 for v in [last, *loose]):  # join as vectors: global mean of the maps
+            last = self.as_vector(scope, last)
+            loose = [self.as_vector(scope, v) for v in loose]
         parts = [last]
         for v in loose:
             if v.shape[1:] != last.shape[1:]:
@@ -437,6 +487,13 @@ class Generator:
             self.emit(scope, {"name": name, "block": "concat"}, Op("concat", {}, module=False, name=name), last,
                       shape, refs=parts)
         return scope.prev.shape
+
+    def as_vector(self, scope: Scope, v: Value) -> Value:
+        if len(v.shape) == 1:
+            return v
+        name = self.fresh_name(scope)
+        return self.emit(scope, {"name": name, "block": "global_avgpool"},
+                         Op("global_avgpool", {}, module=False, name=name), v, v.shape[:1], refs=[v])
 
     # ---- the whole spec ---------------------------------------------------------------------------
     def spec(self) -> tuple[dict, Intent]:
@@ -485,6 +542,13 @@ class Generator:
         shapes = {"eval": [v.shape for v in eval_part],
                   "train": [top.shapes[r if isinstance(r, str) else r["ref"]] for r in train]}
         return {"train": train, "eval": [v.name for v in eval_part]}, shapes
+
+
+def split(total: int, groups: int) -> list[int]:
+    """MixNet's channel split: equal parts, the first one takes the remainder."""
+    parts = [total // groups] * groups
+    parts[0] += total - sum(parts)
+    return parts
 
 
 @st.composite
