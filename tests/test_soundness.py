@@ -352,3 +352,16 @@ nodes:
   - {name: out, block: add, from: [n0, n1]}
 """))
     assert graph.modules["n0.inner.n0"].calls == 4
+
+
+def test_an_unnamed_module_outside_a_seq_is_refused(tmp_path):
+    """It would make no module: validate passed, and the forward then crashed on a missing conv."""
+    path = write(tmp_path, """archspec: 1
+name: unnamed
+input: [3, 8, 8]
+nodes:
+  - {block: conv2d, out: 4, kernel: 3}
+  - {name: c2, block: conv2d, out: 2}
+""")
+    err = refused(path, "graph.unnamed")
+    assert err.location.line == 5

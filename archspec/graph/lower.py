@@ -422,7 +422,11 @@ class Lowerer:
             raise SpecError(f"{primitive.name} has no module form, so it cannot be a seq item", src.at("block"),
                             src.hint("move it out of the seq"), code="graph.seq_item_function")
         functional = primitive.stateless_function and not indexed
-        module = None if functional or name is None else scope.prefix + name
+        if name is None and not functional:
+            raise SpecError(f"{primitive.name} makes a module, and outside a seq a module needs a name "
+                            "(its attribute and state_dict prefix)", src.at(), src.hint("add `name:`"),
+                            code="graph.unnamed")
+        module = None if functional else scope.prefix + name
         params = primitive.count_params(args, shapes)
         if module is not None:
             params = self._module(module, primitive, args, shapes, scope, src, params)
