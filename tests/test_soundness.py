@@ -365,3 +365,42 @@ nodes:
 """)
     err = refused(path, "graph.unnamed")
     assert err.location.line == 5
+
+
+def test_a_column_that_does_nothing_is_refused(tmp_path):
+    path = write(tmp_path, """archspec: 1
+name: unused
+input: [3, 8, 8]
+nodes:
+  - block: conv2d
+    out: 8
+    table:
+      columns: [name, out]
+      rows: [[a, 4], [b, 16]]
+""")
+    err = refused(path, "table.unused_column")
+    assert (err.location.line, err.location.col) == (8, 23) and "sets `out` itself" in err.message
+
+
+@pytest.mark.parametrize(("where", "name"), [("block", "repeat"), ("block", "when"), ("block", "in_channels"),
+                                             ("spec", "in_channels"), ("spec", "in_shape")])
+def test_params_that_could_never_take_effect_are_refused(tmp_path, where, name):
+    block = f"""blocks:
+  B:
+    block: B
+    params:
+      {name}: {{type: int, default: 1}}
+    nodes:
+      - {{name: c, block: conv2d, out: 2}}
+""" if where == "block" else f"params:\n  {name}: {{type: int, default: 1}}\n"
+    path = write(tmp_path, f"archspec: 1\nname: p\ninput: [3, 8, 8]\n{block}nodes:\n  - {{name: c, block: conv2d, out: 2}}\n")
+    err = refused(path, "schema.reserved_param")
+    assert f"{name}:" in line_of(path, err)
+
+
+def test_no_primitive_arg_is_named_like_a_node_key():
+    from archspec.ops import REGISTRY
+    from archspec.spec.models import BUILTIN_VALUES, CALL_KEYS
+
+    for primitive in REGISTRY.values():
+        assert not set(primitive.Args.model_fields) & (CALL_KEYS | BUILTIN_VALUES), primitive.name

@@ -156,6 +156,7 @@ class Lowerer:
         if node.table is None:
             return self.lower_repeated(node, scope, prev, src, in_seq, {})
         table = node.table
+        self._check_columns(node, scope, src)
         for r, row in enumerate(table.rows):
             rsrc = src.child("table", "rows", r)
             values = self._row(table.columns, row, rsrc)
@@ -166,6 +167,28 @@ class Lowerer:
             plain = node.model_copy(update={"table": None})
             prev = self.lower_repeated(plain, row_scope, prev, src, in_seq, values)
         return prev
+
+    def _check_columns(self, node, scope: Scope, src: Src) -> None:
+        """Every column must do something: fill a param of the block the node calls, be read by one of the
+        node's expressions (its `block:`, args, `when`, or items of its seq), or be `name`/`repeat`/
+        `in_channels`. A column that does nothing is almost always a typo, or a param the node also sets."""
+        fills: set[str] = set()
+        if isinstance(node, CallNode):
+            chosen = self._block_name(node, scope)
+            if chosen in REGISTRY:
+                fills = set(REGISTRY[chosen].Args.model_fields)
+            elif chosen in self.blocks:
+                fills = set(self.blocks[chosen][0].params)
+            fills -= set(node.args)
+        text = " ".join(_strings(node.model_dump(exclude={"table"}, by_alias=True)))
+        for i, column in enumerate(node.table.columns):
+            if column in ("name", "repeat", "in_channels") or column in fills or re.search(rf"\b{column}\b", text):
+                continue
+            set_here = column in getattr(node, "args", {})
+            raise SpecError(f"column {column!r} is never used" + (f": the node sets `{column}` itself" if set_here
+                            else ": no param of the block has that name and no expression of the node reads it"),
+                            src.at("table", "columns", i), src.hint("use it (`out: c`), or drop the column"),
+                            code="table.unused_column")
 
     def _row(self, columns: list[str], row, src: Src) -> dict:
         if isinstance(row, dict):
@@ -614,6 +637,17 @@ class Lowerer:
         if not refs:
             raise GraphError("no outputs are left", src.at(), code="graph.no_outputs")
         return refs
+
+
+def _strings(value) -> list[str]:
+    """Every string inside a dumped node (its expressions, names and block names)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def _sequence_body(block: BlockDef) -> SeqNode | None:

@@ -147,6 +147,22 @@ ModeOutputs.model_rebuild()
 Outputs = Union[Ref, list[Union[Ref, OutputRef]], ModeOutputs]
 
 
+# Names that lowering gives every expression scope: a param or `let` of that name would be replaced.
+BUILTIN_VALUES = frozenset({"in_channels", "in_shape"})
+# Keys of a block call node: a block param of that name could never be passed (`repeat: 2` repeats the node).
+CALL_KEYS = frozenset({"name", "from", "when", "repeat", "table", "doc", "block", "hold", "input_shape", "call", "seq"})
+
+
+def _free_names(names: dict, reserved: frozenset, what: str) -> dict:
+    for name in names:
+        if name in reserved:
+            why = "archspec sets it in every scope (the input's channels or shape)" if name in BUILTIN_VALUES \
+                else "it is a key of the node that calls the block"
+            raise PydanticCustomError("reserved_param", "{what} {name!r} would never take effect: {why}; rename it",
+                                      {"what": what, "name": name, "why": why})
+    return names
+
+
 class BlockDef(Closed):
     """A composite block written in YAML from primitives and other composites."""
 
@@ -159,6 +175,16 @@ class BlockDef(Closed):
     let: dict[Name, Value] = Field(default_factory=dict, max_length=64)
     nodes: list[Node] = Field(default_factory=list, max_length=200_000)
     output: Ref | None = None
+
+    @field_validator("params")
+    @classmethod
+    def _params_can_be_passed(cls, params: dict) -> dict:
+        return _free_names(params, BUILTIN_VALUES | CALL_KEYS, "param")
+
+    @field_validator("let")
+    @classmethod
+    def _lets_do_not_replace_builtins(cls, lets: dict) -> dict:
+        return _free_names(lets, BUILTIN_VALUES, "let value")
 
 
 class InitRule(Closed):
@@ -183,6 +209,11 @@ class SpecFile(Closed):
     nodes: list[Node] = Field(min_length=1, max_length=200_000)
     outputs: Outputs | None = None
     init: list[InitRule] = Field(default_factory=list, max_length=64)
+
+    @field_validator("params", "let")
+    @classmethod
+    def _no_builtin_names(cls, names: dict) -> dict:
+        return _free_names(names, BUILTIN_VALUES, "name")
 
 
 class VariantFile(Closed):
