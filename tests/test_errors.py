@@ -82,5 +82,15 @@ def test_missing_file_and_bad_override(tmp_path):
 def test_independent_errors_are_all_reported():
     with pytest.raises(ErrorGroup) as info:
         archspec.compile(BAD / "several_errors.yaml")
-    found = [(e.code, e.location.line) for e in info.value.errors]
-    assert found == [("schema.extra_forbidden", 5), ("schema.unknown_block", 6), ("schema.extra_forbidden", 7)]
+    found = [(e.code, e.location.line, e.location.col) for e in info.value.errors]
+    lines = (BAD / "several_errors.yaml").read_text().splitlines()
+
+    def at(line: int, word: str) -> int:  # 1-based column of `word` on a 1-based line
+        return lines[line - 1].index(word) + 1
+
+    # an unknown arg points at its key; an unknown block at the block name
+    assert found == [("schema.extra_forbidden", 5, at(5, "kernal:")), ("schema.unknown_block", 6, at(6, "rellu")),
+                     ("schema.extra_forbidden", 7, at(7, "strid:"))]
+    assert [c for *_, c in found] == [38, 22, 38]
+    assert [e.location.path for e in info.value.errors] == [
+        ("nodes", 0, "kernal"), ("nodes", 1, "block"), ("nodes", 2, "strid")]

@@ -239,3 +239,23 @@ def test_no_hazards_in_the_package():
         for line in text.splitlines():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, f"{path.name}: {line}"
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_checkpoint_of_another_dtype_is_refused(small, tmp_path, suffix):
+    """Same names and shapes, float16 data: the header check refuses it instead of loading it silently."""
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in small.state_dict().items()}
+    path = tmp_path / f"w{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in half.items()}, str(path))
+    else:
+        torch.save(half, path)
+    with pytest.raises(ArchspecError) as info:
+        archspec.load(ROOT / "specs/osnet_x0_25.yaml", weights=path)
+    text = info.value.format()
+    assert info.value.code == "weights.mismatch"
+    floats = sum(v.is_floating_point() for v in half.values())
+    assert f"0 missing, 0 unexpected, {floats} differ" in text
+    assert "torch.float16, model" in text and "torch.float32" in text
