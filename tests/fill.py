@@ -61,3 +61,24 @@ def perturb_norms(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
                     uniform(module.running_var, 0.5, 1.5)
                     uniform(module.running_mean, -0.2, 0.2)
     return model
+
+
+def he_init(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random weights that keep activations at unit scale through deep ReLU nets (He, fan_in) and non-zero
+    biases. Default inits shrink depthwise nets' activations to nothing, so ReLU and ReLU6 would agree."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(weight, torch.Tensor) and weight.dim() >= 2:
+                fan_in = weight[0].numel()
+                weight.copy_(torch.randn(weight.shape, generator=generator) * math.sqrt(2 / fan_in))
+                bias = getattr(module, "bias", None)
+                if isinstance(bias, torch.Tensor):
+                    bias.copy_(torch.rand(bias.shape, generator=generator) * 0.2 - 0.1)
+    return model
+
+
+def exercise(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """He-scaled weights and perturbed norms: every parameter and every non-linearity matters."""
+    return perturb_norms(he_init(model, seed), seed + 1)
