@@ -94,3 +94,34 @@ def test_independent_errors_are_all_reported():
     assert [c for *_, c in found] == [38, 22, 38]
     assert [e.location.path for e in info.value.errors] == [
         ("nodes", 0, "kernal"), ("nodes", 1, "block"), ("nodes", 2, "strid")]
+
+
+@pytest.mark.parametrize("argv", [["build"], ["frobnicate", "x.yaml"], ["build", "x.yaml", "--depth", "two"],
+                                  ["validate", "x.yaml", "--max-params", "lots"]])
+def test_usage_errors_exit_2(argv):
+    proc = subprocess.run([sys.executable, "-m", "archspec.cli", *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "usage:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_internal_error_exits_4_without_traceback(monkeypatch, capsys):
+    """A bug inside archspec (here: the summary raising) is exit 4 with a report-it hint, not a traceback."""
+    import archspec.cli as cli
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(archspec, "summary", broken)
+    root = Path(__file__).resolve().parent.parent
+    assert cli.main(["build", str(root / "specs/osnet_x0_25.yaml")]) == 4
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: planted failure" in err and "bug in archspec" in err
+    assert "Traceback" not in err
+
+
+def test_exit_codes_are_the_documented_ones():
+    from archspec import cli
+
+    assert (cli.EXIT_OK, cli.EXIT_INVALID, cli.EXIT_USAGE, cli.EXIT_LIMIT, cli.EXIT_INTERNAL) == (0, 1, 2, 3, 4)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "(1 invalid, 2 usage, 3 refused by a cap, 4 internal error)" in readme
