@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import ROOT
 from fill import exercise
-from oracles import ORACLES, load_by_order, torchreid_osnet, torchvision_model
+from oracles import ORACLES, REBUILT, load_by_order, torchreid_osnet, torchvision_model
 
 import archspec
 
@@ -33,9 +33,9 @@ def same_outputs(ours: torch.nn.Module, ref: torch.nn.Module, x: torch.Tensor, t
                 f"scale {scale}: max error {(p - q).abs().max().item():.3g}, tolerance {tol:.3g}"
 
 
-@pytest.mark.parametrize("spec", sorted(ORACLES))
+@pytest.mark.parametrize("spec", sorted({**ORACLES, **REBUILT}))
 def test_against_reference_library(spec):
-    factory, match = ORACLES[spec]
+    factory, match = {**ORACLES, **REBUILT}[spec]
     torch.manual_seed(0)
     ref = factory()
     if ref is None:
