@@ -13,7 +13,7 @@ We read YAML as a stream of parser events and build the data ourselves, so that:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -233,6 +233,10 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: LoaderLimits | No
                     raise SourceError("%TAG directives are not allowed", builder.where(event.start_mark),
                                       code="yaml.tag")
     except yaml.MarkedYAMLError as exc:
+        if limits.use_libyaml and "nesting depth" in str(exc.problem):
+            # libyaml scans ahead and stops at its own depth limit (1000), past ours: the pure-Python
+            # parser is lazy and reaches our limit first, so it reports the same error at the same place.
+            return load_text(text, file, replace(limits, use_libyaml=False))
         mark = exc.problem_mark or exc.context_mark
         loc = builder.where(mark) if mark else where
         raise SourceError(f"YAML syntax: {exc.problem or exc.context}", loc,
