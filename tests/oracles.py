@@ -42,6 +42,29 @@ def timm_model(name: str) -> torch.nn.Module | None:
     return timm.create_model(name, pretrained=False)
 
 
+class _ReidBackbone(torch.nn.Module):
+    """Seed 001's ReID ResNet built from torchvision's own modules: its stem without ReLU and with
+    MaxPool2d(2, 2, 0), layer4's first block at stride 1 (last_stride), and the layer4 map as the output."""
+
+    def __init__(self, resnet: torch.nn.Module):
+        super().__init__()
+        self.conv1, self.bn1 = resnet.conv1, resnet.bn1
+        self.maxpool = torch.nn.MaxPool2d(2, 2, 0)
+        self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
+        block = self.layer4[0]
+        block.conv2.stride = (1, 1)
+        block.downsample[0].stride = (1, 1)
+
+    def forward(self, x):
+        x = self.maxpool(self.bn1(self.conv1(x)))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def reid_resnet(depth: int) -> torch.nn.Module | None:
+    resnet = torchvision_model(f"resnet{depth}")
+    return None if resnet is None else _ReidBackbone(resnet)
+
+
 # spec -> (reference factory, how the layouts match: "names" or "order")
 ORACLES: dict[str, tuple[Callable[[], torch.nn.Module | None], str]] = {
     **{f"resnet{d}": ((lambda d=d: torchvision_model(f"resnet{d}")), "names") for d in (50, 101, 152)},
@@ -51,6 +74,9 @@ ORACLES: dict[str, tuple[Callable[[], torch.nn.Module | None], str]] = {
     **{f"mixnet_{v}": ((lambda v=v: timm_model(f"mixnet_{v}")), "order") for v in "sml"},
 }
 REFERENCES = {name: factory for name, (factory, _) in ORACLES.items()}
+# seed layouts rebuilt from the reference library's own modules (tests only; the benchmarks use ORACLES)
+REBUILT: dict[str, tuple[Callable[[], torch.nn.Module | None], str]] = {
+    f"resnet{d}_reid": ((lambda d=d: reid_resnet(d)), "names") for d in (50, 101, 152)}
 
 
 def load_by_order(target: torch.nn.Module, source: torch.nn.Module) -> None:

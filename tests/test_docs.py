@@ -34,8 +34,18 @@ def test_readme_resnet_example_equals_the_shipped_spec(tmp_path):
     example = next(b for b in yaml_blocks(readme) if "name: resnet50" in b)
     path = tmp_path / "r.yaml"
     path.write_text(example)
-    shipped = archspec.compile(ROOT / "specs/resnet50.yaml")
-    assert archspec.compile(path).total_params == shipped.total_params
+    shipped_graph = archspec.compile(ROOT / "specs/resnet50.yaml")
+    graph = archspec.compile(path)
+    assert graph.total_params == shipped_graph.total_params
+    assert graph.total_macs() == shipped_graph.total_macs()
+    assert graph.output_shapes() == shipped_graph.output_shapes()
+    example, shipped = archspec.build(graph, seed=0), archspec.build(shipped_graph, seed=1)
+    assert [(k, v.shape) for k, v in example.state_dict().items()] == \
+        [(k, v.shape) for k, v in shipped.state_dict().items()]
+    example.load_state_dict(shipped.state_dict(), strict=True)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(example.eval()(x), shipped.eval()(x))
 
 
 def test_generated_docs_are_current():

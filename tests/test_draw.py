@@ -24,9 +24,30 @@ UPDATE = os.environ.get("ARCHSPEC_UPDATE_GOLDEN") == "1"
 def test_golden_dot(spec, depth):
     source = archspec.draw(ROOT / "specs" / f"{spec}.yaml", depth=depth).source
     golden = GOLDEN / f"{spec}_d{depth}.dot"
-    if UPDATE:
+    if UPDATE and (not golden.exists() or golden.read_text() != source):
         golden.write_text(source)
+        pytest.fail(f"rewrote {golden.name}: review the diff, then rerun without ARCHSPEC_UPDATE_GOLDEN")
     assert source == golden.read_text(), "regenerate with ARCHSPEC_UPDATE_GOLDEN=1 if the change is intended"
+
+
+def test_golden_files_are_not_being_rewritten_in_ci():
+    assert not (UPDATE and os.environ.get("CI")), "ARCHSPEC_UPDATE_GOLDEN=1 must not be set in CI"
+
+
+def test_a_changed_drawing_fails_even_while_updating(tmp_path, monkeypatch):
+    """Run the golden test itself against a stale golden file, with updating on: it rewrites and fails."""
+    import test_draw
+
+    stale = tmp_path / "golden"
+    stale.mkdir()
+    (stale / "resnet50_d1.dot").write_text("digraph stale {}\n")
+    monkeypatch.setattr(test_draw, "GOLDEN", stale)
+    for update in (False, True):
+        monkeypatch.setattr(test_draw, "UPDATE", update)
+        with pytest.raises(pytest.fail.Exception if update else AssertionError):
+            test_draw.test_golden_dot("resnet50", 1)
+    assert (stale / "resnet50_d1.dot").read_text().startswith("digraph resnet50 {")  # rewritten
+    test_draw.test_golden_dot("resnet50", 1)  # and now current
 
 
 def test_depth_one_collapses_repeats_and_deeper_levels_expand():

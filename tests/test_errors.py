@@ -82,5 +82,46 @@ def test_missing_file_and_bad_override(tmp_path):
 def test_independent_errors_are_all_reported():
     with pytest.raises(ErrorGroup) as info:
         archspec.compile(BAD / "several_errors.yaml")
-    found = [(e.code, e.location.line) for e in info.value.errors]
-    assert found == [("schema.extra_forbidden", 5), ("schema.unknown_block", 6), ("schema.extra_forbidden", 7)]
+    found = [(e.code, e.location.line, e.location.col) for e in info.value.errors]
+    lines = (BAD / "several_errors.yaml").read_text().splitlines()
+
+    def at(line: int, word: str) -> int:  # 1-based column of `word` on a 1-based line
+        return lines[line - 1].index(word) + 1
+
+    # an unknown arg points at its key; an unknown block at the block name
+    assert found == [("schema.extra_forbidden", 5, at(5, "kernal:")), ("schema.unknown_block", 6, at(6, "rellu")),
+                     ("schema.extra_forbidden", 7, at(7, "strid:"))]
+    assert [c for *_, c in found] == [38, 22, 38]
+    assert [e.location.path for e in info.value.errors] == [
+        ("nodes", 0, "kernal"), ("nodes", 1, "block"), ("nodes", 2, "strid")]
+
+
+@pytest.mark.parametrize("argv", [["build"], ["frobnicate", "x.yaml"], ["build", "x.yaml", "--depth", "two"],
+                                  ["validate", "x.yaml", "--max-params", "lots"]])
+def test_usage_errors_exit_2(argv):
+    proc = subprocess.run([sys.executable, "-m", "archspec.cli", *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "usage:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_internal_error_exits_4_without_traceback(monkeypatch, capsys):
+    """A bug inside archspec (here: the summary raising) is exit 4 with a report-it hint, not a traceback."""
+    import archspec.cli as cli
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("planted failure")
+
+    monkeypatch.setattr(archspec, "summary", broken)
+    root = Path(__file__).resolve().parent.parent
+    assert cli.main(["build", str(root / "specs/osnet_x0_25.yaml")]) == 4
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: planted failure" in err and "bug in archspec" in err
+    assert "Traceback" not in err
+
+
+def test_exit_codes_are_the_documented_ones():
+    from archspec import cli
+
+    assert (cli.EXIT_OK, cli.EXIT_INVALID, cli.EXIT_USAGE, cli.EXIT_LIMIT, cli.EXIT_INTERNAL) == (0, 1, 2, 3, 4)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "(1 invalid, 2 usage, 3 refused by a cap, 4 internal error)" in readme

@@ -39,3 +39,26 @@ def test_rounding_helpers_match_references():
     assert split_channels(480, 3) == [160, 160, 160]
     assert round_channels(200, 1.3) == 264 and round_channels(200, 1.0) == 200
     assert make_divisible(1280 * 0.5, 8) == 640
+
+
+@pytest.mark.parametrize("text, scope", [
+    ("x.imag", {"x": 3}),  # the attribute exists: refused because it is an attribute, not because it is missing
+    ("x.real", {"x": 2.5}),
+    ("x.numerator", {"x": 7}),
+    ("x.upper", {"x": "relu"}),
+    ("(1).bit_length()", {}),
+    ("'a'.join", {}),
+])
+def test_attribute_access_is_refused_even_when_the_attribute_exists(text, scope):
+    with pytest.raises(ExprError, match="is not allowed"):
+        evaluate(text, scope)
+
+
+def test_integer_results_are_bounded_at_64_bits():
+    assert evaluate("2 ** 63", {}) == 2 ** 63  # 64 bits: the largest allowed
+    assert evaluate("x * 2", {"x": 2 ** 62}) == 2 ** 63
+    assert evaluate("-(2 ** 63)", {}) == -(2 ** 63)
+    for text, scope in [("2 ** 64", {}), ("x * 2", {"x": 2 ** 63}), ("x * x", {"x": 2 ** 40}),
+                        ("x + x", {"x": 2 ** 63}), ("x", {"x": 2 ** 64}), ("2 ** 65", {}), ("3 ** 41", {})]:
+        with pytest.raises(ExprError, match="too large"):
+            evaluate(text, scope)

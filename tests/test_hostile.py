@@ -73,32 +73,48 @@ def test_caps_are_the_callers():
 
 
 AUDIT = textwrap.dedent("""
-    import contextlib, io, json, sys
+    import contextlib, io, json, os, sys, tempfile
+    import archspec
     from archspec.cli import main
     with contextlib.redirect_stdout(io.StringIO()):
         main(["build", "specs/resnet50.yaml"])  # warm-up: first imports run module code
     seen = []
     FORBIDDEN = ("os.system", "subprocess.", "os.exec", "os.posix_spawn", "os.fork", "os.spawn", "socket.", "pty.")
+    # code may run from the Python installation, the virtual environment and the archspec package, as
+    # modules being imported; torch.fx compiles the forward it generates from the typed graph
+    ROOTS = tuple(os.path.realpath(p) + os.sep
+                  for p in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(archspec.__file__))})
+    def imported_module(name):
+        return name.endswith(".py") and os.path.isfile(name) and os.path.realpath(name).startswith(ROOTS)
     def hook(event, args):
         if event.startswith(FORBIDDEN):
             seen.append([event, repr(args)[:80]])
         elif event == "exec":
             name = getattr(args[0], "co_filename", "?")
-            # torch.fx compiles the forward it generates from the typed graph; modules run when imported
-            if not (name.startswith("<eval_with_key>") or name.endswith(".py")):
+            if not (name.startswith("<eval_with_key>") or imported_module(name)):
                 seen.append([event, name])
     sys.addaudithook(hook)
+    # canaries: the hook must see code that merely claims to be a module file, or comes from elsewhere
+    outside = os.path.join(tempfile.mkdtemp(), "payload.py")
+    open(outside, "w").write("x = 1\\n")
+    for name in ("payload.py", "<string>", outside, os.path.join(ROOTS[0], "no_such_module.py")):
+        exec(compile("x = 1", name, "exec"), {})
+    canaries, seen[:] = list(seen), []
     with contextlib.redirect_stdout(io.StringIO()):
         codes = [main(["validate", "specs/osnet_x1_0.yaml"]), main(["build", "specs/mixnet_s.yaml"]),
-                 main(["build", "specs/ft_net.yaml"]), main(["validate", "tests/bad/python_tag.yaml"])]
-    print(json.dumps({"codes": codes, "seen": seen}))
+                 main(["build", "specs/ft_net.yaml"]), main(["validate", "tests/bad/python_tag.yaml"]),
+                 main(["export", "specs/osnet_x0_25.yaml", "--format", "python", "-o",
+                       os.path.join(tempfile.mkdtemp(), "osnet.py")])]
+    print(json.dumps({"codes": codes, "seen": seen, "canaries": canaries}))
 """)
 
 
 def test_audit_hook_sees_no_process_exec_or_socket():
     proc = subprocess.run([sys.executable, "-c", AUDIT], capture_output=True, text=True, timeout=300, cwd=ROOT)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["codes"] == [0, 0, 0, 1]
+    assert [c[1].rpartition("/")[2] for c in report["canaries"]] == [
+        "payload.py", "<string>", "payload.py", "no_such_module.py"]  # the hook can see an exec
+    assert report["codes"] == [0, 0, 0, 1, 0]
     assert report["seen"] == []
 
 
@@ -239,3 +255,23 @@ def test_no_hazards_in_the_package():
         for line in text.splitlines():
             if "torch.load(" in line:
                 assert "weights_only=True" in line, f"{path.name}: {line}"
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_checkpoint_of_another_dtype_is_refused(small, tmp_path, suffix):
+    """Same names and shapes, float16 data: the header check refuses it instead of loading it silently."""
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in small.state_dict().items()}
+    path = tmp_path / f"w{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in half.items()}, str(path))
+    else:
+        torch.save(half, path)
+    with pytest.raises(ArchspecError) as info:
+        archspec.load(ROOT / "specs/osnet_x0_25.yaml", weights=path)
+    text = info.value.format()
+    assert info.value.code == "weights.mismatch"
+    floats = sum(v.is_floating_point() for v in half.values())
+    assert f"0 missing, 0 unexpected, {floats} differ" in text
+    assert "torch.float16, model" in text and "torch.float32" in text

@@ -5,20 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import ROOT, SPECS
+from fill import perturb_norms
 
 import archspec
 
 
 def built(spec):
-    model = archspec.load(spec, seed=0).eval()
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():  # non-trivial BatchNorm statistics, so folding is really tested
-        for key, tensor in model.state_dict().items():
-            if key.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
-            elif key.endswith("running_mean"):
-                tensor.copy_(torch.rand(tensor.shape, generator=generator) * 0.4 - 0.2)
-    return model
+    return perturb_norms(archspec.load(spec, seed=0).eval())
 
 
 def relative_error(a, b) -> float:
@@ -30,12 +23,39 @@ def relative_error(a, b) -> float:
 def test_optimized_outputs_equal(spec):
     model = built(spec)
     fast = archspec.optimize(model, mdconv="always", channels_last="always")
-    x = torch.randn(2, *model._plan["input_shape"])
+    x = torch.randn(2, *model._plan["input_shape"], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        assert relative_error(model(x), fast(x)) < 1e-5
+        for scale in (0.1, 1.0, 10.0):
+            assert relative_error(model(scale * x), fast(scale * x)) < 1e-5, scale
     ops = {step["op"] for step in fast._plan["eval"]}
     assert not ops & {"batchnorm", "dropout", "identity", "grouped_conv2d", "mixed_conv2d"} or \
         spec.stem.startswith(("se_ibn", "osnet_ibn"))  # IBN's BatchNorm reads a channel slice, not a conv
+
+
+def test_norm_perturbation_reaches_every_norm_parameter():
+    model = built(ROOT / "specs/mobilenet_v2.yaml")
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 52
+    for norm in norms:
+        assert norm.bias.abs().min() > 0 and (norm.weight - 1).abs().max() > 0.1
+        assert (norm.running_var - 1).abs().max() > 0.1 and norm.running_mean.abs().max() > 0
+
+
+def test_folding_keeps_beta_on_a_tiny_conv_bn(tmp_path):
+    """One conv, one BN with β only: the folded conv must carry β in its bias."""
+    path = tmp_path / "cb.yaml"
+    path.write_text("archspec: 1\nname: cb\ninput: [2, 5, 5]\nnodes:\n"
+                    "  - {name: conv, block: conv2d, out: 3, kernel: 3, padding: 1, bias: false}\n"
+                    "  - {name: bn, block: batchnorm}\n")
+    model = archspec.load(path, seed=0).eval()
+    with torch.no_grad():
+        model.bn.bias.copy_(torch.tensor([1.0, -2.0, 3.0]))
+    fast = archspec.optimize(model)
+    assert not any(step["op"] == "batchnorm" for step in fast._plan["eval"])
+    x = torch.randn(1, 2, 5, 5)
+    with torch.no_grad():
+        assert torch.allclose(fast(x), model(x), atol=1e-5)
+        assert torch.allclose(fast(torch.zeros_like(x)).mean((0, 2, 3)), torch.tensor([1.0, -2.0, 3.0]))
 
 
 def test_optimize_leaves_the_original_alone():
