@@ -144,9 +144,9 @@ def cmd_draw(args: argparse.Namespace) -> int:
     dot = archspec.draw(graph, depth=args.depth, rankdir=args.rankdir)
     if args.output is None:
         fmt = args.format or "dot"
-        sys.stdout.buffer.write(render_bytes(dot, fmt))
+        sys.stdout.buffer.write(render_bytes(dot, fmt, where=args.spec))
         return EXIT_OK
-    fmt = write(dot, args.output, args.format)
+    fmt = write(dot, args.output, args.format, where=args.spec)
     print(f"wrote {args.output} ({fmt}, depth {args.depth})", file=sys.stderr)
     return EXIT_OK
 

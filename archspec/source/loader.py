@@ -131,6 +131,11 @@ class _Builder:
             return path + (len(container),)
         return path + (frame[2],)
 
+    def _scalar_path(self, mark) -> tuple:
+        if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
+            return self.stack[-1][1]  # a mapping key: point at its mapping
+        return self.child_path(mark)
+
     def add(self, value, path, mark) -> None:
         self.out.values[path] = (mark.line + 1, mark.column + 1)
         if not self.stack:
@@ -152,6 +157,13 @@ class _Builder:
                               f"scalars may hold at most {self.limits.max_scalar} characters",
                               code="yaml.scalar_too_long")
         plain = event.style in (None, "")  # the pure-Python parser says None, libyaml says ""
+        if not plain:  # a quoted scalar can write any character as an escape ("\e", "\0", "\ud800")
+            bad = _NONPRINTABLE.search(event.value)
+            if bad:
+                raise SourceError(f"control character U+{ord(bad.group()):04X} (written as an escape) is not allowed",
+                                  self.where(event.start_mark, self._scalar_path(event.start_mark)),
+                                  "remove it; strings may hold tabs, newlines and printable characters only",
+                                  code="yaml.control_character")
         if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
             self.mapping_key(event, plain)
             return
