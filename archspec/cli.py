@@ -50,7 +50,7 @@ def _limits(args: argparse.Namespace):
     from archspec.graph.limits import Limits
 
     return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat,
-                  max_activation_bytes=args.max_activation_mb << 20)
+                  max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work)
 
 
 def _torch_available(spec: str) -> None:
@@ -216,6 +216,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="refuse graphs above this many calls")
         p.add_argument("--max-repeat", type=_int_in(1, CAP, "--max-repeat"), default=4096,
                        help="refuse a repeat above this count")
+        p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=1_000_000,
+                       help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
         p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"), default=8192,
                        help="refuse specs whose activations at the declared input exceed this (MiB per sample)")
 

@@ -13,6 +13,10 @@ class Limits:
     max_calls: int = 100_000
     max_repeat: int = 4096
     max_activation_bytes: int = 8 << 30
+    max_work: int = 1_000_000  # nodes visited while lowering: repeats, rows, `when: false` and held nodes too
+
+    def meter(self) -> WorkMeter:
+        return WorkMeter(self)
 
     def check_repeat(self, count: int, where: Location) -> None:
         if count > self.max_repeat:
@@ -32,6 +36,48 @@ class Limits:
         if params > self.max_params:
             raise LimitError(f"the model would have more than {self.max_params:,} params (so far {params:,})",
                              where, "raise the cap with --max-params if you mean it", code="limit.params")
+
+
+class WorkMeter:
+    """Counts lowering work (every node visit, whether or not it makes a call) and refuses before a repeat
+    expands past the cap: the first iteration's cost times the remaining count is checked up front, so that
+    nested repeats around nodes that make no calls are refused in milliseconds, not after the work."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.used = 0
+
+    def step(self, src) -> None:
+        """One node visited; `src` has `.at()` giving its Location (only called on refusal)."""
+        self.used += 1
+        if self.used > self.limits.max_work:
+            self._refuse(self.used, src)
+
+    def predict(self, first_cost: int, remaining: int, src) -> None:
+        """Before the remaining iterations of a repeat whose first iteration cost `first_cost` units."""
+        total = self.used + max(first_cost, 1) * remaining
+        if total > self.limits.max_work:
+            self._refuse(total, src)
+
+    def _refuse(self, total: int, src) -> None:
+        where = src.at("repeat") if hasattr(src, "at") else Location()
+        raise LimitError(f"lowering would visit about {total:,} nodes (the cap is {self.limits.max_work:,}): "
+                         "repeats, table rows and blocks multiply, even around nodes that make no call", where,
+                         "lower the repeat counts, or raise the cap with --max-work if you mean it",
+                         code="limit.work")
+
+
+def check_input(limits: Limits, shape: tuple, where: Location) -> None:
+    """The input tensor counts toward the activation cap (float32, batch 1)."""
+    size = 4
+    for dim in shape:
+        size *= dim
+    limits.check_graph(0, 0, where, size)
+
+
+def check_held(limits: Limits, calls: int, params: int, where: Location, activation_bytes: int) -> None:
+    """A `hold: true` module makes no call, but its params count toward the params cap."""
+    limits.check_graph(calls, params, where, activation_bytes)
 
 
 def _read_int(path: str) -> int | None:

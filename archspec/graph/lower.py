@@ -22,7 +22,7 @@ from archspec.errors import (
 )
 from archspec.graph.init_rules import check_init_rules
 from archspec.graph.ir import INPUT, Call, Invocation, ModuleDecl, TypedGraph
-from archspec.graph.limits import Limits
+from archspec.graph.limits import Limits, check_held, check_input
 from archspec.graph.precheck import precheck
 from archspec.ops import REGISTRY, Primitive
 from archspec.ops.registry import format_shape
@@ -77,7 +77,8 @@ class Lowerer:
         self.paths: dict[str, str] = {}  # module/container path -> call id of its output
         self.ids: dict[str, int] = {}
         self.params = 0
-        self.activation_bytes = 0  # float32 outputs of every call at batch 1: an upper bound, no reuse
+        self.activation_bytes = 4 * math.prod(spec.model.input)  # float32 tensors at batch 1, the input too
+        self.work = limits.meter()  # every node visit counts, calls or not (limits.WorkMeter)
         self.invocations: dict[int, Invocation] = {}
         self.blocks = self._collect_blocks()
 
@@ -107,6 +108,7 @@ class Lowerer:
         precheck(self.spec, self.blocks)  # reports all unknown blocks and args at once, when there are several
         src = Src(self.spec.source, ())
         self.graph.add_node(INPUT, shape=tuple(model.input))
+        check_input(self.limits, tuple(model.input), src.at("input"))
         env = dict(self.spec.params)
         env["in_channels"] = model.input[0]
         env["in_shape"] = list(model.input)
@@ -203,13 +205,16 @@ class Lowerer:
 
     def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: list, count: int,
                 row: dict) -> str:
+        before = self.work.used
         out = self._lower_one(node, scope, inputs, src, counter, None, row)
+        self.work.predict(self.work.used - before, count - 1, src)
         for _ in range(count - 1):  # later repeats keep the shape: stride 1 (see docs)
             out = self._lower_one(node, scope, [out], src, counter, None, row, {"stride": 1})
         return out
 
     def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> str:
         """A node whose `when` is false passes its (first) input through under its name."""
+        self.work.step(src)
         inputs = self._inputs(node, scope, prev, src)
         name = node.name or self._row_name(row, src)
         if name:
@@ -251,6 +256,7 @@ class Lowerer:
     # ---- one node ---------------------------------------------------------------------------
     def _lower_one(self, node, scope: Scope, inputs: list[str], src: Src, in_seq: list | None,
                    name: str | None, row: dict, force: dict | None = None) -> str:
+        self.work.step(src)
         if in_seq is not None:
             if node.name is not None and not isinstance(node, UseNode):
                 raise SpecError("items of a seq are named by their index", src.at("name", key=True),
@@ -382,6 +388,7 @@ class Lowerer:
         if module is not None:
             params = self._module(module, primitive, args, shapes, scope, src, params)
         if node.hold:
+            check_held(self.limits, len(self.graph), self.params, src.at("block"), self.activation_bytes)
             return inputs[0] if inputs else INPUT
         call_id = self._new_id(module or scope.prefix + (name or primitive.name))
         call = Call(call_id, primitive.name, args, module, list(inputs), shapes, tuple(out), params,
