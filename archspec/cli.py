@@ -156,12 +156,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     from archspec.backends.export import export
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
+    if args.format in ("onnx", "torchscript"):  # refuse before building: tracing runs at batch 2
+        from archspec.backends.export import TRACE_BATCH
+        from archspec.errors import Location
+        from archspec.graph.limits import check_traced
+
+        check_traced(_limits(args), graph, TRACE_BATCH, Location(args.spec, 1, 1, ("input",)))
     model = archspec.build(graph, seed=args.seed)
     if args.weights:
         from archspec.backends.weights import load_weights
 
         load_weights(model, args.weights, graph)
-    export(model, graph, args.output, args.format)
+    export(model, graph, args.output, args.format, _limits(args))
     print(f"wrote {args.output} ({args.format})", file=sys.stderr)
     return EXIT_OK
 

@@ -80,6 +80,28 @@ def check_held(limits: Limits, calls: int, params: int, where: Location, activat
     limits.check_graph(calls, params, where, activation_bytes)
 
 
+def activation_bytes(tg, batch: int = 1) -> int:
+    """float32 bytes of the input and of every call's output at `batch`: the bound the cap is checked on."""
+    total = 4
+    for dim in tg.input_shape:
+        total *= dim
+    for call in tg.calls():
+        size = 4
+        for dim in call.out_shape:
+            size *= dim
+        total += size
+    return total * batch
+
+
+def check_traced(limits: Limits, tg, batch: int, where: Location) -> None:
+    """Export traces with a batch of `batch`: its activations must fit the cap too."""
+    needed = activation_bytes(tg, batch)
+    if needed > limits.max_activation_bytes:
+        raise LimitError(f"tracing at batch {batch} needs about {needed / 2**20:,.0f} MiB of activations "
+                         f"(the cap is {limits.max_activation_bytes / 2**20:,.0f} MiB)", where,
+                         "lower the input size, or raise the cap with --max-activation-mb", code="limit.activations")
+
+
 def _read_int(path: str) -> int | None:
     try:
         with open(path) as fh:
