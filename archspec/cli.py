@@ -50,7 +50,8 @@ def _limits(args: argparse.Namespace):
     from archspec.graph.limits import Limits
 
     return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat,
-                  max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work)
+                  max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work,
+                  max_expr_work=args.max_expr_work)
 
 
 def _torch_available(spec: str) -> None:
@@ -224,6 +225,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="refuse a repeat above this count")
         p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=1_000_000,
                        help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
+        p.add_argument("--max-expr-work", type=_int_in(1, CAP, "--max-expr-work"), default=2_000_000,
+                       help="refuse specs whose expressions take more evaluation steps than this")
         p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"), default=8192,
                        help="refuse specs whose activations at the declared input exceed this (MiB per sample)")
 

@@ -14,6 +14,7 @@ class Limits:
     max_repeat: int = 4096
     max_activation_bytes: int = 8 << 30
     max_work: int = 1_000_000  # nodes visited while lowering: repeats, rows, `when: false` and held nodes too
+    max_expr_work: int = 2_000_000  # expression syntax nodes evaluated while lowering (remembered results: free)
 
     def meter(self) -> WorkMeter:
         return WorkMeter(self)
@@ -46,6 +47,20 @@ class WorkMeter:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.used = 0
+        self.expr_used = 0
+
+    def evaluate(self, text: str, env: dict, src) -> object:
+        """Evaluate one expression, charging the syntax nodes it walks (none when its result is remembered)."""
+        from archspec.spec import expr
+
+        value, cost = expr.evaluate_counted(text, env)
+        self.expr_used += cost
+        if self.expr_used > self.limits.max_expr_work:
+            raise LimitError(f"expressions would take more than {self.limits.max_expr_work:,} evaluation steps",
+                             src.at() if hasattr(src, "at") else Location(),
+                             "simplify the expressions, or raise the cap with --max-expr-work if you mean it",
+                             code="limit.expr_work")
+        return value
 
     def step(self, src) -> None:
         """One node visited; `src` has `.at()` giving its Location (only called on refusal)."""

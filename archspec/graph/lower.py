@@ -528,7 +528,7 @@ class Lowerer:
             raise SpecError(f"the number {short_repr(value)} is quoted, so it is a string", src.at(),
                             src.hint("write it without quotes"), code="schema.quoted_number")
         try:
-            return expr.evaluate(value, env)
+            return self.work.evaluate(value, env, src)  # memoised and counted (limits.WorkMeter)
         except expr.ExprError as exc:
             yaml11 = value.strip().lower() in ("yes", "no", "on", "off", "y", "n")
             hint = "YAML 1.2 reads yes/no/on/off as strings: write true or false" if yaml11 else ""
