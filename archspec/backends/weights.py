@@ -205,7 +205,7 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
         raise _fail(path, f"the file holds {len(state):,} tensors (at most {MAX_TENSORS:,})", "weights.too_many")
     for key, value in state.items():
         if not isinstance(key, str):
-            raise _fail(path, f"a state_dict key is a {type(key).__name__}, not a string: {str(key)[:40]}",
+            raise _fail(path, f"a state_dict key is not a string ({type(key).__name__} {str(key)[:40]})",
                         "weights.key")
         kind = _tensor_kind(value)
         if kind:
