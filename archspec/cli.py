@@ -223,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="refuse graphs above this many calls")
         p.add_argument("--max-repeat", type=_int_in(1, CAP, "--max-repeat"), default=4096,
                        help="refuse a repeat above this count")
-        p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=1_000_000,
+        p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=250_000,
                        help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
         p.add_argument("--max-expr-work", type=_int_in(1, CAP, "--max-expr-work"), default=2_000_000,
                        help="refuse specs whose expressions take more evaluation steps than this")

@@ -13,7 +13,7 @@ class Limits:
     max_calls: int = 100_000
     max_repeat: int = 4096
     max_activation_bytes: int = 8 << 30
-    max_work: int = 1_000_000  # nodes visited while lowering: repeats, rows, `when: false` and held nodes too
+    max_work: int = 250_000  # nodes visited while lowering: repeats, rows, `when: false` and held nodes too
     max_expr_work: int = 2_000_000  # expression syntax nodes evaluated while lowering (remembered results: free)
 
     def meter(self) -> WorkMeter:
@@ -74,12 +74,59 @@ class WorkMeter:
         if total > self.limits.max_work:
             self._refuse(total, src)
 
+    def estimate(self, spec, blocks: dict, where: Location) -> int:
+        """Before lowering: the work the spec's node lists would take with every literal repeat and table row
+        expanded and every composite block inlined (repeats given by expressions count once, `when` is not
+        evaluated). Nesting blocks 8 wide and 8 deep is 16M visits with no repeat to predict: refused here."""
+        cap = self.limits.max_work
+        memo: dict[str, int] = {}
+
+        def block_cost(name: str, stack: tuple) -> int:
+            if name not in blocks or name in stack:
+                return 0
+            if name not in memo:
+                memo[name] = nodes_cost(blocks[name][0].nodes, stack + (name,))
+            return memo[name]
+
+        def nodes_cost(nodes: list, stack: tuple) -> int:
+            total = 0
+            for node in nodes:
+                copies = _literal_count(node.repeat)
+                if node.table is not None:
+                    columns = node.table.columns
+                    copies = 0
+                    for row in node.table.rows:
+                        value = row.get("repeat") if isinstance(row, dict) else \
+                            (row[columns.index("repeat")] if "repeat" in columns and len(row) == len(columns) else None)
+                        copies += _literal_count(value if value is not None else node.repeat)
+                body = 0
+                if hasattr(node, "seq"):
+                    body = nodes_cost(node.seq, stack)
+                elif isinstance(getattr(node, "block", None), str):
+                    body = block_cost(node.block, stack)
+                total += copies * (1 + body)
+                if total > cap:
+                    return total
+            return total
+
+        total = nodes_cost(spec.model.nodes, ())
+        if total > cap:
+            raise LimitError(f"lowering would visit at least {total:,} nodes (the cap is {cap:,}): repeats, table "
+                             "rows and nested blocks multiply, even around nodes that make no call", where,
+                             "lower the repeat counts or the nesting, or raise the cap with --max-work",
+                             code="limit.work")
+        return total
+
     def _refuse(self, total: int, src) -> None:
         where = src.at("repeat") if hasattr(src, "at") else Location()
         raise LimitError(f"lowering would visit about {total:,} nodes (the cap is {self.limits.max_work:,}): "
                          "repeats, table rows and blocks multiply, even around nodes that make no call", where,
                          "lower the repeat counts, or raise the cap with --max-work if you mean it",
                          code="limit.work")
+
+
+def _literal_count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def check_input(limits: Limits, shape: tuple, where: Location) -> None:

@@ -107,6 +107,7 @@ class Lowerer:
         model = self.spec.model
         precheck(self.spec, self.blocks)  # reports all unknown blocks and args at once, when there are several
         src = Src(self.spec.source, ())
+        self.work.estimate(self.spec, self.blocks, src.at("nodes"))  # refuses a multiplying spec up front
         self.graph.add_node(INPUT, shape=tuple(model.input))
         check_input(self.limits, tuple(model.input), src.at("input"))
         env = dict(self.spec.params)
