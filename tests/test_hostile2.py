@@ -460,3 +460,29 @@ def test_fuzzers_find_no_exit_4(tmp_path):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["exit_4"] == [], json.dumps(report["exit_4"][:3], indent=1)
     assert all(report["counts"][k] > 20 for k in ("argv", "weights", "extends")), report["counts"]
+
+
+# ---- docs ---------------------------------------------------------------------------------------------------
+DOC = (ROOT / "docs/hostile-input.md").read_text()
+FAMILIES = "yaml|schema|table|expr|graph|shape|limit|weights|draw|io|usage|export|port"
+
+
+def test_every_error_code_in_the_package_is_documented():
+    import re
+
+    sources = "\n".join(p.read_text() for p in (ROOT / "archspec").rglob("*.py"))
+    codes = set(re.findall(rf"[\"']((?:{FAMILIES})\.[a-z_0-9]+)[\"']", sources))
+    assert len(codes) > 60
+    missing = [c for c in sorted(codes) if f"`{c}`" not in DOC and f"`{c.split('.')[1]}`" not in DOC]
+    assert not missing, missing
+
+
+def test_every_cap_is_documented_with_its_default_and_flag():
+    import dataclasses
+
+    for field in dataclasses.fields(Limits):
+        row = next((line for line in DOC.splitlines() if f"`{field.name}`" in line), "")
+        flag = "--" + field.name.replace("_", "-").replace("-bytes", "-mb")
+        default = field.default if field.name != "max_activation_bytes" else "8 GiB"
+        shown = f"{default:,}" if isinstance(default, int) else default
+        assert flag in row and shown in row, (field.name, row)
