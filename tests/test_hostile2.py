@@ -385,6 +385,7 @@ def test_file_level_errors_read_file_colon_message(tmp_path, capsys):
 
 # ---- class 1: work is bounded before it is done ------------------------------------------------------------
 @pytest.mark.parametrize("name, code", [("when_bomb.yaml", "limit.work"), ("hold_bomb.yaml", "limit.work"),
+                                        ("when_bomb_expr.yaml", "limit.work"),
                                         ("hold_params.yaml", "limit.params"),
                                         ("input_activation.yaml", "limit.activations")])
 def test_work_bombs_are_refused_in_well_under_a_second(name, code, capsys):

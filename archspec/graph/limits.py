@@ -78,7 +78,7 @@ class WorkMeter:
         """Before lowering: the work the spec's node lists would take with every literal repeat and table row
         expanded and every composite block inlined (repeats given by expressions count once, `when` is not
         evaluated). Nesting blocks 8 wide and 8 deep is 16M visits with no repeat to predict: refused here."""
-        cap = self.limits.max_work
+        cap, most = self.limits.max_work, self.limits.max_repeat  # a repeat over its own cap is refused there
         memo: dict[str, int] = {}
 
         def block_cost(name: str, stack: tuple) -> int:
@@ -91,14 +91,14 @@ class WorkMeter:
         def nodes_cost(nodes: list, stack: tuple) -> int:
             total = 0
             for node in nodes:
-                copies = _literal_count(node.repeat)
+                copies = min(_literal_count(node.repeat), most)
                 if node.table is not None:
                     columns = node.table.columns
                     copies = 0
                     for row in node.table.rows:
                         value = row.get("repeat") if isinstance(row, dict) else \
                             (row[columns.index("repeat")] if "repeat" in columns and len(row) == len(columns) else None)
-                        copies += _literal_count(value if value is not None else node.repeat)
+                        copies += min(_literal_count(value if value is not None else node.repeat), most)
                 body = 0
                 if hasattr(node, "seq"):
                     body = nodes_cost(node.seq, stack)
