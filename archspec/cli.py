@@ -50,7 +50,7 @@ def _limits(args: argparse.Namespace):
     from archspec.graph.limits import Limits
 
     return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat,
-                  max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work,
+                  max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work, max_build=args.max_build,
                   max_expr_work=args.max_expr_work)
 
 
@@ -71,8 +71,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
     print(archspec.summary(graph, depth=args.depth))
+    from archspec.graph.limits import check_build
+
+    check_build(_limits(args), graph)  # before torch is imported
     _torch_available(args.spec)
-    model = archspec.build(graph, seed=args.seed, meta=args.meta)
+    model = archspec.build(graph, seed=args.seed, meta=args.meta, limits=_limits(args))
     counted = sum(p.numel() for p in model.parameters())
     status = "matches" if counted == graph.total_params else "DIFFERS FROM"
     where = " on the meta device (no weights allocated)" if args.meta else ""
@@ -163,7 +166,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from archspec.graph.limits import check_traced
 
         check_traced(_limits(args), graph, TRACE_BATCH, Location(args.spec, 1, 1, ("input",)))
-    model = archspec.build(graph, seed=args.seed)
+    model = archspec.build(graph, seed=args.seed, limits=_limits(args))
     if args.weights:
         from archspec.backends.weights import load_weights
 
@@ -181,7 +184,7 @@ def cmd_port(args: argparse.Namespace) -> int:
     from archspec.backends.weights import save_weights
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
-    model = archspec.build(graph)
+    model = archspec.build(graph, limits=_limits(args))
     source = zoo_model(args.verify) if args.verify else None
     source_state = in_source_order(read_state(Path(args.checkpoint)), Path(args.checkpoint), source)
     mapped = map_by_order(source_state, model.state_dict(), args.checkpoint)
@@ -225,6 +228,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="refuse a repeat above this count")
         p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=250_000,
                        help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
+        p.add_argument("--max-build", type=_int_in(1, CAP, "--max-build"), default=40_000,
+                       help="refuse to build more torch calls + modules than this (validate is not affected)")
         p.add_argument("--max-expr-work", type=_int_in(1, CAP, "--max-expr-work"), default=2_000_000,
                        help="refuse specs whose expressions take more evaluation steps than this")
         p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"), default=8192,

@@ -487,3 +487,14 @@ def test_every_cap_is_documented_with_its_default_and_flag():
         default = field.default if field.name != "max_activation_bytes" else "8 GiB"
         shown = f"{default:,}" if isinstance(default, int) else default
         assert flag in row and shown in row, (field.name, row)
+
+
+def test_the_build_cap_refuses_before_torch(tmp_path, capsys):
+    """At the defaults a spec at the call cap (100,000 calls) is refused by --max-build (40,000); scaled down."""
+    path = write(tmp_path, HEADER + "nodes:\n  - name: outer\n    repeat: 4\n    seq:\n      - repeat: 300\n"
+                 "        seq:\n          - {block: identity}\n")
+    start = time.perf_counter()
+    rc, _, err = cli(capsys, "build", path, "--max-build", 1000)
+    assert rc == 3 and "[limit.build]" in err and time.perf_counter() - start < 2
+    assert Limits().max_build < Limits().max_calls  # so a spec at the call cap is refused by the build cap
+    assert cli(capsys, "build", write(tmp_path, HEADER + "nodes:\n  - {name: r, block: relu}\n", "ok.yaml"))[0] == 0

@@ -14,6 +14,7 @@ class Limits:
     max_repeat: int = 4096
     max_activation_bytes: int = 8 << 30
     max_work: int = 250_000  # nodes visited while lowering: repeats, rows, `when: false` and held nodes too
+    max_build: int = 40_000  # calls + modules that `build` makes into torch objects (the torch side is ~50x slower)
     max_expr_work: int = 2_000_000  # expression syntax nodes evaluated while lowering (remembered results: free)
 
     def meter(self) -> WorkMeter:
@@ -127,6 +128,16 @@ class WorkMeter:
 
 def _literal_count(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+
+
+def check_build(limits: Limits, tg) -> None:
+    """Before `build` makes torch modules and the fx graph: its time and memory grow with calls + modules."""
+    size = len(tg.graph) - 1 + len(tg.modules)
+    if size > limits.max_build:
+        raise LimitError(f"building would make {size:,} torch calls and modules (the cap is {limits.max_build:,}; "
+                         "validate and draw need no build)", Location(tg.file or "<spec>", 1, 1, ("nodes",)),
+                         "raise the cap with --max-build if you mean it (about 0.2 ms and 20 KB each)",
+                         code="limit.build")
 
 
 def check_input(limits: Limits, shape: tuple, where: Location) -> None:
