@@ -44,13 +44,15 @@ def _alarm(*_):
 def run_cli(argv: list[str]) -> tuple[int, str]:
     from archspec.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace")  # has .buffer, as sys.stdout does
+    err = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 2
-    return code, out.getvalue() + err.getvalue()
+    out.flush()
+    return code, out.buffer.getvalue().decode("utf-8", "replace")[-2000:] + err.getvalue()
 
 
 # ---- argv ---------------------------------------------------------------------------------------------------
