@@ -41,11 +41,15 @@ def compile(spec: Spec | str | Path, limits: Limits | None = None, **overrides: 
         return lower(spec, limits)
 
 
-def build(graph: TypedGraph, seed: int | None = None, meta: bool = False) -> nn.Module:
+def build(graph: TypedGraph, seed: int | None = None, meta: bool = False, limits: Limits | None = None) -> nn.Module:
     """Build the nn.Module of a typed graph; with `seed`, its weights depend only on spec and seed.
 
     `meta=True` builds on torch's meta device: the module has every shape but allocates nothing.
+    `limits.max_build` caps the calls + modules made (checked before torch is imported).
     """
+    from archspec.graph.limits import check_build
+
+    check_build(limits or Limits(), graph)
     from archspec.backends.torch_builder import build_module
 
     return build_module(graph, seed, meta)
@@ -58,7 +62,7 @@ def load(path: str | Path, limits: Limits | None = None, seed: int | None = None
     `weights` (.safetensors, .pt, .pth) loads strictly; names, shapes and dtypes are checked first.
     """
     graph = compile(path, limits, **overrides)
-    model = build(graph, seed)
+    model = build(graph, seed, limits=limits)
     if weights is not None:
         from archspec.backends.weights import load_weights
 

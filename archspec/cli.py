@@ -13,17 +13,45 @@ from archspec.errors import ArchspecError, ErrorGroup
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_LIMIT, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
+def _overrides(pairs: list[tuple[str, Any]] | None) -> dict[str, Any]:
+    return dict(pairs or [])
+
+
+def _set_pair(text: str) -> tuple[str, Any]:
+    """`--set KEY=VALUE`, read while the command line is parsed: a malformed one is a usage error (exit 2)."""
     from archspec.spec.loader import parse_override
 
-    return dict(parse_override(p) for p in pairs or [])
+    try:
+        return parse_override(text)
+    except ArchspecError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message} [{exc.code}]") from None
+
+
+def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a decimal integer from `low` to `high` (anything else is exit 2 with a message)."""
+    def parse(text: str) -> int:
+        text = text.strip()
+        if not text.lstrip("+-").isdigit() or len(text) > 24:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text[:40]!r}")
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low:,} to {high:,}, got {value:,}")
+        return value
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+CAP = 1 << 62  # caps are the caller's; this only keeps them plain machine integers
+SEED = _int_in(0, (1 << 64) - 1, "a seed")
+DEPTH = _int_in(0, 64, "a depth")
 
 
 def _limits(args: argparse.Namespace):
     from archspec.graph.limits import Limits
 
     return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat,
-                  max_activation_bytes=args.max_activation_mb << 20)
+                  max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work, max_build=args.max_build,
+                  max_expr_work=args.max_expr_work)
 
 
 def _torch_available(spec: str) -> None:
@@ -43,8 +71,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
     print(archspec.summary(graph, depth=args.depth))
+    from archspec.graph.limits import check_build
+
+    check_build(_limits(args), graph)  # before torch is imported
     _torch_available(args.spec)
-    model = archspec.build(graph, seed=args.seed, meta=args.meta)
+    model = archspec.build(graph, seed=args.seed, meta=args.meta, limits=_limits(args))
     counted = sum(p.numel() for p in model.parameters())
     status = "matches" if counted == graph.total_params else "DIFFERS FROM"
     where = " on the meta device (no weights allocated)" if args.meta else ""
@@ -117,9 +148,9 @@ def cmd_draw(args: argparse.Namespace) -> int:
     dot = archspec.draw(graph, depth=args.depth, rankdir=args.rankdir)
     if args.output is None:
         fmt = args.format or "dot"
-        sys.stdout.buffer.write(render_bytes(dot, fmt))
+        sys.stdout.buffer.write(render_bytes(dot, fmt, where=args.spec))
         return EXIT_OK
-    fmt = write(dot, args.output, args.format)
+    fmt = write(dot, args.output, args.format, where=args.spec)
     print(f"wrote {args.output} ({fmt}, depth {args.depth})", file=sys.stderr)
     return EXIT_OK
 
@@ -129,12 +160,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     from archspec.backends.export import export
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
-    model = archspec.build(graph, seed=args.seed)
+    if args.format in ("onnx", "torchscript"):  # refuse before building: tracing runs at batch 2
+        from archspec.backends.export import TRACE_BATCH
+        from archspec.errors import Location
+        from archspec.graph.limits import check_traced
+
+        check_traced(_limits(args), graph, TRACE_BATCH, Location(args.spec, 1, 1, ("input",)))
+    model = archspec.build(graph, seed=args.seed, limits=_limits(args))
     if args.weights:
         from archspec.backends.weights import load_weights
 
         load_weights(model, args.weights, graph)
-    export(model, graph, args.output, args.format)
+    export(model, graph, args.output, args.format, _limits(args))
     print(f"wrote {args.output} ({args.format})", file=sys.stderr)
     return EXIT_OK
 
@@ -147,7 +184,7 @@ def cmd_port(args: argparse.Namespace) -> int:
     from archspec.backends.weights import save_weights
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
-    model = archspec.build(graph)
+    model = archspec.build(graph, limits=_limits(args))
     source = zoo_model(args.verify) if args.verify else None
     source_state = in_source_order(read_state(Path(args.checkpoint)), Path(args.checkpoint), source)
     mapped = map_by_order(source_state, model.state_dict(), args.checkpoint)
@@ -181,17 +218,27 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     def spec_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a param (repeatable)")
-        p.add_argument("--max-params", type=int, default=2_000_000_000, help="refuse specs above this many params")
-        p.add_argument("--max-calls", type=int, default=100_000, help="refuse graphs above this many calls")
-        p.add_argument("--max-repeat", type=int, default=4096, help="refuse a repeat above this count")
-        p.add_argument("--max-activation-mb", type=int, default=8192,
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", type=_set_pair,
+                       help="override a param (repeatable)")
+        p.add_argument("--max-params", type=_int_in(0, CAP, "--max-params"), default=2_000_000_000,
+                       help="refuse specs above this many params")
+        p.add_argument("--max-calls", type=_int_in(1, CAP, "--max-calls"), default=100_000,
+                       help="refuse graphs above this many calls")
+        p.add_argument("--max-repeat", type=_int_in(1, CAP, "--max-repeat"), default=4096,
+                       help="refuse a repeat above this count")
+        p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=250_000,
+                       help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
+        p.add_argument("--max-build", type=_int_in(1, CAP, "--max-build"), default=40_000,
+                       help="refuse to build more torch calls + modules than this (validate is not affected)")
+        p.add_argument("--max-expr-work", type=_int_in(1, CAP, "--max-expr-work"), default=2_000_000,
+                       help="refuse specs whose expressions take more evaluation steps than this")
+        p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"), default=8192,
                        help="refuse specs whose activations at the declared input exceed this (MiB per sample)")
 
     build = add("build", cmd_build, "validate a spec, compile it to a torch module and print a summary")
     build.add_argument("spec")
-    build.add_argument("--depth", type=int, default=2, help="group rows by this many path parts (0: every call)")
-    build.add_argument("--seed", type=int, help="seed the weight initialisation (same spec + seed = same weights)")
+    build.add_argument("--depth", type=DEPTH, default=2, help="group rows by this many path parts (0: every call)")
+    build.add_argument("--seed", type=SEED, help="seed the weight initialisation (same spec + seed = same weights)")
     build.add_argument("--meta", action="store_true", help="build on the meta device: shapes only, no weights")
     build.add_argument("--optimize", action="store_true",
                        help="also make the inference build and print its batch-1 latency against the plain one")
@@ -206,14 +253,14 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("spec")
     draw.add_argument("-o", "--output", help="output file; its suffix picks the format (default: DOT on stdout)")
     draw.add_argument("--format", choices=["svg", "png", "pdf", "dot"])
-    draw.add_argument("--depth", type=int, default=2, help="1: top-level blocks; 2+: expand blocks into clusters")
+    draw.add_argument("--depth", type=DEPTH, default=2, help="1: top-level blocks; 2+: expand blocks into clusters")
     draw.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     spec_options(draw)
     exporter = add("export", cmd_export, "export a built spec: ONNX, TorchScript, or standalone Python source")
     exporter.add_argument("spec")
     exporter.add_argument("--format", required=True, choices=["onnx", "torchscript", "python"])
     exporter.add_argument("-o", "--output", required=True)
-    exporter.add_argument("--seed", type=int, help="seed the weights (when no --weights)")
+    exporter.add_argument("--seed", type=SEED, help="seed the weights (when no --weights)")
     exporter.add_argument("--weights", help="a .safetensors or .pt/.pth state_dict to load first")
     spec_options(exporter)
     port = add("port", cmd_port, "map a checkpoint of another layout onto a spec by parameter order and shape")
@@ -229,6 +276,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "output", None) is not None:  # refuse a path we will not write before doing the work
+            from archspec.atomic import check_output
+
+            check_output(args.output)
         return args.fn(args)
     except ArchspecError as exc:
         print(exc.format(), file=sys.stderr)

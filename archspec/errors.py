@@ -20,8 +20,13 @@ class Location:
             out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
         return out or "<root>"
 
+    @property
+    def file_level(self) -> bool:
+        """An error about a whole file (it cannot be read, its weights do not fit): no line to point at."""
+        return self.line <= 0
+
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return self.file if self.file_level else f"{self.file}:{self.line}:{self.col}"
 
 
 class ArchspecError(Exception):
@@ -41,7 +46,8 @@ class ArchspecError(Exception):
 
     def format(self) -> str:
         loc = self.location
-        text = f"{loc}: {loc.dotted()}: {self.message} [{self.code}]"
+        where = f"{loc}: " if loc.file_level and not loc.path else f"{loc}: {loc.dotted()}: "
+        text = f"{where}{self.message} [{self.code}]"
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text

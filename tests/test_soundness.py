@@ -393,7 +393,8 @@ def test_params_that_could_never_take_effect_are_refused(tmp_path, where, name):
     nodes:
       - {{name: c, block: conv2d, out: 2}}
 """ if where == "block" else f"params:\n  {name}: {{type: int, default: 1}}\n"
-    path = write(tmp_path, f"archspec: 1\nname: p\ninput: [3, 8, 8]\n{block}nodes:\n  - {{name: c, block: conv2d, out: 2}}\n")
+    text = f"archspec: 1\nname: p\ninput: [3, 8, 8]\n{block}nodes:\n  - {{name: c, block: conv2d, out: 2}}\n"
+    path = write(tmp_path, text)
     err = refused(path, "schema.reserved_param")
     assert f"{name}:" in line_of(path, err)
 

@@ -9,6 +9,7 @@ gate) stays one node, with one edge per call.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ COLOURS = {
     "regularization": "#eeeeee", "block": "#f3f3f3", "io": "#ffffff",
 }
 MAX_NODES = 600
+MAX_EDGES = 2000  # checked before anything is laid out: `dot` is superlinear in edges (64-input concats)
 
 
 @dataclass
@@ -35,9 +37,14 @@ class Group:
     members: list[str] = field(default_factory=list)  # keys merged into this node (×N)
 
 
-def escape(text: str) -> str:
-    """Backslashes start DOT escapes (\\N, \\G, \\l); the graphviz library already escapes quotes."""
-    return str(text).replace("\\", "\\\\")
+_UNSAFE = re.compile("[^\x0A\x20-\x7E\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def escape(text: str) -> graphviz.nohtml:
+    """Text for a DOT label: backslashes start DOT escapes (\\N, \\G, \\l), so they are doubled; the graphviz
+    library escapes quotes; `nohtml` keeps a label such as `<b>...</b>` text, never an HTML label; and any
+    character that XML (the SVG output) cannot hold becomes U+FFFD. `dot` escapes `<`, `>` and `&` in SVG."""
+    return graphviz.nohtml(_UNSAFE.sub("\uFFFD", str(text)).replace("\\", "\\\\"))
 
 
 def _base(call_id: str) -> str:
@@ -49,8 +56,9 @@ def _key(call_id: str, depth: int) -> str:
 
 
 class Diagram:
-    def __init__(self, tg: TypedGraph, depth: int, rankdir: str, max_nodes: int):
+    def __init__(self, tg: TypedGraph, depth: int, rankdir: str, max_nodes: int, max_edges: int = MAX_EDGES):
         self.tg = tg
+        self.max_edges = max_edges
         self.depth = max(1, depth)
         self.rankdir = rankdir
         self.max_nodes = max_nodes
@@ -67,9 +75,13 @@ class Diagram:
                 groups.setdefault(key, Group(key, members=[key])).calls.append(call)
         if len(groups) > self.max_nodes:
             raise LimitError(f"the diagram would have {len(groups)} nodes (at most {self.max_nodes})",
-                             Location(self.tg.file, 1, 1), f"use a smaller --depth than {self.depth}",
+                             self._where(), f"use a smaller --depth than {self.depth}",
                              code="limit.diagram_nodes")
         return groups
+
+    def _where(self) -> Location:
+        """A diagram refusal points at the spec: its `nodes:` key when the spec is the graph's file."""
+        return Location(self.tg.file or "<spec>", 1, 1, ("nodes",))
 
     def _collapse(self) -> dict[str, str]:
         """Runs of identical, shape-keeping sibling blocks in a sequence become one node (×N)."""
@@ -200,6 +212,7 @@ class Diagram:
 
     def _edges(self, dot: graphviz.Digraph) -> None:
         seen = set()
+        edges = []
         for call in self.tg.calls():
             if call.id not in self.live:
                 continue
@@ -213,7 +226,12 @@ class Diagram:
                 if edge in seen:
                     continue
                 seen.add(edge)
-                dot.edge(tail, head, escape(format_shape(self.tg.shape_of(producer))))
+                edges.append((tail, head, producer))
+                if len(edges) > self.max_edges:
+                    raise LimitError(f"the diagram would have more than {self.max_edges} edges", self._where(),
+                                     f"use a smaller --depth than {self.depth}", code="limit.diagram_edges")
+        for tail, head, producer in edges:
+            dot.edge(tail, head, escape(format_shape(self.tg.shape_of(producer))))
 
     def _shared(self, key: str) -> bool:
         decl = self.tg.modules.get(key)
@@ -237,9 +255,11 @@ def _short(value: object) -> str:
     return str(value)
 
 
-def diagram(tg: TypedGraph, depth: int = 2, rankdir: str = "TB", max_nodes: int = MAX_NODES) -> graphviz.Digraph:
-    """The graphviz Digraph of a typed graph (Jupyter displays it). Its source is deterministic."""
-    dot = Diagram(tg, depth, rankdir, max_nodes).render()
+def diagram(tg: TypedGraph, depth: int = 2, rankdir: str = "TB", max_nodes: int = MAX_NODES,
+            max_edges: int = MAX_EDGES) -> graphviz.Digraph:
+    """The graphviz Digraph of a typed graph (Jupyter displays it). Its source is deterministic. The node and
+    edge caps are checked here, before any layout runs."""
+    dot = Diagram(tg, depth, rankdir, max_nodes, max_edges).render()
     digest = hashlib.sha256(dot.source.encode("utf-8")).hexdigest()[:16]
     dot.graph_attr["id"] = f"archspec_dot_sha256_{digest}"
     return dot

@@ -43,7 +43,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path, opset: int | None = No
             else:
                 torch.onnx.export(model, (example_input(model),), tmp, dynamo=True, input_names=["x"],
                                   dynamic_shapes={"x": {0: batch}}, opset_version=opset, verbose=False)
-        os.replace(tmp, path)
+        write_atomic(path, Path(tmp).read_bytes())  # the output-path rules of every file archspec writes
     except ImportError as exc:
         raise ExportError(f"ONNX export needs more packages: {exc}", Location(str(path), 0, 0),
                           "pip install 'archspec[export]' (onnx, onnxscript, onnxruntime)",
@@ -68,7 +68,14 @@ def export_torchscript(model: torch.nn.Module, path: str | Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
-def export(model: torch.nn.Module, graph, path: str | Path, fmt: str) -> None:
+TRACE_BATCH = 2  # example_input's batch: ONNX needs more than 1 to keep the batch dimension dynamic
+
+
+def export(model: torch.nn.Module, graph, path: str | Path, fmt: str, limits=None) -> None:
+    if fmt in ("onnx", "torchscript"):
+        from archspec.graph.limits import Limits, check_traced
+
+        check_traced(limits or Limits(), graph, TRACE_BATCH, Location(graph.file or str(path), 1, 1, ("input",)))
     if fmt == "onnx":
         export_onnx(model, path)
     elif fmt == "torchscript":

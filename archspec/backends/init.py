@@ -6,29 +6,27 @@ safe expression parser (and checked at lowering) and mapped onto `torch.nn.init`
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 import torch
 from torch import nn
 
-from archspec.graph.init_rules import SCHEME_NAMES, scheme_call
+from archspec.graph.init_rules import SCHEME_NAMES, bind
 from archspec.graph.ir import TypedGraph
-from archspec.spec import expr
 
-SCHEMES = {
+SCHEMES = {  # called with the arguments that init_rules.bind checked and named
     "zeros": lambda t: nn.init.zeros_(t),
     "ones": lambda t: nn.init.ones_(t),
     "constant": lambda t, value: nn.init.constant_(t, value),
-    "normal": lambda t, mean=0.0, std=1.0: nn.init.normal_(t, mean, std),
-    "uniform": lambda t, a=0.0, b=1.0: nn.init.uniform_(t, a, b),
-    "kaiming_normal": lambda t, a=0.0, mode="fan_in", nonlinearity="leaky_relu":
+    "normal": lambda t, mean, std: nn.init.normal_(t, mean, std),
+    "uniform": lambda t, a, b: nn.init.uniform_(t, a, b),
+    "kaiming_normal": lambda t, a, mode, nonlinearity:
         nn.init.kaiming_normal_(t, a=a, mode=mode, nonlinearity=nonlinearity),
-    "kaiming_uniform": lambda t, a=0.0, mode="fan_in", nonlinearity="leaky_relu":
+    "kaiming_uniform": lambda t, a, mode, nonlinearity:
         nn.init.kaiming_uniform_(t, a=a, mode=mode, nonlinearity=nonlinearity),
-    "xavier_uniform": lambda t, gain=1.0: nn.init.xavier_uniform_(t, gain),
-    "xavier_normal": lambda t, gain=1.0: nn.init.xavier_normal_(t, gain),
-    "trunc_normal": lambda t, mean=0.0, std=1.0: nn.init.trunc_normal_(t, mean, std),
+    "xavier_uniform": lambda t, gain: nn.init.xavier_uniform_(t, gain),
+    "xavier_normal": lambda t, gain: nn.init.xavier_normal_(t, gain),
+    "trunc_normal": lambda t, mean, std: nn.init.trunc_normal_(t, mean, std),
 }
 
 
@@ -54,8 +52,6 @@ def _under(path: str, prefix: str | None) -> bool:
 
 
 def _apply(tensor: torch.Tensor, text: str) -> Any:
-    call = scheme_call(text)  # already checked at lowering time
-    args = [expr.evaluate(ast.unparse(a), {}) for a in call.args]
-    kwargs = {k.arg: expr.evaluate(ast.unparse(k.value), {}) for k in call.keywords if k.arg}
+    name, kwargs = bind(text)  # the same binding and checks as at lowering time
     with torch.no_grad():
-        return SCHEMES[call.func.id](tensor, *args, **kwargs)
+        return SCHEMES[name](tensor, **kwargs)

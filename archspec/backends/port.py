@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from archspec.backends.weights import WeightsError, _torch_load, read_header
+from archspec.backends import weights
+from archspec.backends.weights import WeightsError
 from archspec.errors import ArchspecError, Location
 
 ZOO = re.compile(r"(torchvision|timm):([a-z0-9_]+)")
@@ -24,12 +25,7 @@ class PortError(ArchspecError):
 
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
-    read_header(path)  # refuses unreadable or hostile files before any data is read
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    return _torch_load(path)
+    return weights.read_state(path)  # refuses unreadable or hostile files before any data is read
 
 
 def in_source_order(state: dict[str, torch.Tensor], path: Path, source: torch.nn.Module | None) -> dict:

@@ -23,7 +23,7 @@ from archspec.errors import (
 from archspec.graph.analysis import check_dead_modules
 from archspec.graph.init_rules import check_init_rules
 from archspec.graph.ir import INPUT, Call, Invocation, ModuleDecl, TypedGraph
-from archspec.graph.limits import Limits
+from archspec.graph.limits import Limits, check_held, check_input
 from archspec.graph.precheck import precheck
 from archspec.ops import REGISTRY, Primitive
 from archspec.ops.registry import format_shape
@@ -89,7 +89,8 @@ class Lowerer:
         self.paths: dict[str, str] = {}  # module/container path -> call id of its output
         self.ids: dict[str, int] = {}
         self.params = 0
-        self.activation_bytes = 0  # float32 outputs of every call at batch 1: an upper bound, no reuse
+        self.activation_bytes = 4 * math.prod(spec.model.input)  # float32 tensors at batch 1, the input too
+        self.work = limits.meter()  # every node visit counts, calls or not (limits.WorkMeter)
         self.invocations: dict[int, Invocation] = {}
         self.blocks = self._collect_blocks()
 
@@ -118,7 +119,9 @@ class Lowerer:
         model = self.spec.model
         precheck(self.spec, self.blocks)  # reports all unknown blocks and args at once, when there are several
         src = Src(self.spec.source, ())
+        self.work.estimate(self.spec, self.blocks, src.at("nodes"))  # refuses a multiplying spec up front
         self.graph.add_node(INPUT, shape=tuple(model.input))
+        check_input(self.limits, tuple(model.input), src.at("input"))
         env = dict(self.spec.params)
         env["in_channels"] = model.input[0]
         env["in_shape"] = list(model.input)
@@ -246,7 +249,9 @@ class Lowerer:
 
     def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: list, count: int,
                 row: dict) -> str:
+        before = self.work.used
         out = self._lower_one(node, scope, inputs, src, counter, None, row)
+        self.work.predict(self.work.used - before, count - 1, src)
         # Later repeats read the one before: stride 1 (see docs), and a stated in_channels was the first's.
         node = node.model_copy(update={"in_channels": None}) if getattr(node, "in_channels", None) else node
         row = {k: v for k, v in row.items() if k != "in_channels"}
@@ -257,6 +262,7 @@ class Lowerer:
     def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> None:
         """A node whose `when` is false lends its name to its (first) input, unless a node of that name
         exists here: then the name stays that node's."""
+        self.work.step(src)
         inputs = self._inputs(node, scope, prev, src)
         name = node.name or self._row_name(row, src)
         if name and name not in scope.present:
@@ -301,6 +307,7 @@ class Lowerer:
     # ---- one node ---------------------------------------------------------------------------
     def _lower_one(self, node, scope: Scope, inputs: list[str], src: Src, in_seq: list | None,
                    name: str | None, row: dict, force: dict | None = None) -> str:
+        self.work.step(src)
         if in_seq is not None:
             if "name" in row:
                 raise SpecError("rows inside a seq are named by their index, so a `name` column would be ignored",
@@ -459,6 +466,7 @@ class Lowerer:
                                 src.at("hold", key=True), src.hint("give the node a name, or drop `hold`"),
                                 code="graph.hold_function")
             self.modules[module].held = True
+            check_held(self.limits, len(self.graph), self.params, src.at("block"), self.activation_bytes)
             return inputs[0] if inputs else INPUT
         call_id = self._new_id(module or scope.prefix + (name or primitive.name))
         call = Call(call_id, primitive.name, args, module, list(inputs), shapes, tuple(out), params,
@@ -602,7 +610,7 @@ class Lowerer:
             raise SpecError(f"the number {short_repr(value)} is quoted, so it is a string", src.at(),
                             src.hint("write it without quotes"), code="schema.quoted_number")
         try:
-            return expr.evaluate(value, env)
+            return self.work.evaluate(value, env, src)  # memoised and counted (limits.WorkMeter)
         except expr.ExprError as exc:
             yaml11 = value.strip().lower() in ("yes", "no", "on", "off", "y", "n")
             hint = "YAML 1.2 reads yes/no/on/off as strings: write true or false" if yaml11 else ""

@@ -131,6 +131,11 @@ class _Builder:
             return path + (len(container),)
         return path + (frame[2],)
 
+    def _scalar_path(self, mark) -> tuple:
+        if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
+            return self.stack[-1][1]  # a mapping key: point at its mapping
+        return self.child_path(mark)
+
     def add(self, value, path, mark) -> None:
         self.out.values[path] = (mark.line + 1, mark.column + 1)
         if not self.stack:
@@ -152,6 +157,13 @@ class _Builder:
                               f"scalars may hold at most {self.limits.max_scalar} characters",
                               code="yaml.scalar_too_long")
         plain = event.style in (None, "")  # the pure-Python parser says None, libyaml says ""
+        if not plain:  # a quoted scalar can write any character as an escape ("\e", "\0", "\ud800")
+            bad = _NONPRINTABLE.search(event.value)
+            if bad:
+                raise SourceError(f"control character U+{ord(bad.group()):04X} (written as an escape) is not allowed",
+                                  self.where(event.start_mark, self._scalar_path(event.start_mark)),
+                                  "remove it; strings may hold tabs, newlines and printable characters only",
+                                  code="yaml.control_character")
         if self.stack and isinstance(self.stack[-1][0], dict) and self.stack[-1][2] is None:
             self.mapping_key(event, plain)
             return
@@ -233,10 +245,8 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: LoaderLimits | No
                     raise SourceError("%TAG directives are not allowed", builder.where(event.start_mark),
                                       code="yaml.tag")
     except yaml.MarkedYAMLError as exc:
-        if limits.use_libyaml and "nesting depth" in str(exc.problem):
-            # libyaml scans ahead and stops at its own depth limit (1000), past ours: the pure-Python
-            # parser is lazy and reaches our limit first, so it reports the same error at the same place.
-            return load_text(text, file, replace(limits, use_libyaml=False))
+        if use_libyaml_deep(exc, limits):  # libyaml scans ahead and stops at its own depth of 1000
+            return load_text(raw, file, replace(limits, use_libyaml=False))
         mark = exc.problem_mark or exc.context_mark
         loc = builder.where(mark) if mark else where
         raise SourceError(f"YAML syntax: {exc.problem or exc.context}", loc,
@@ -248,6 +258,12 @@ def load_text(text: str | bytes, file: str = "<spec>", limits: LoaderLimits | No
     if documents == 0:
         raise SourceError("the file is empty", where, "a spec starts with `archspec: 1`", code="yaml.empty")
     return builder.out
+
+
+def use_libyaml_deep(exc: Exception, limits: LoaderLimits) -> bool:
+    """libyaml reads a flow collection ahead before it yields an event, and stops at its own nesting depth of
+    1000; the pure-Python parser, which yields event by event, then finds our depth limit at its place."""
+    return limits.use_libyaml and "nesting depth" in str(getattr(exc, "problem", "") or "")
 
 
 def _dispatch(builder: _Builder, event) -> None:
@@ -263,17 +279,54 @@ def _dispatch(builder: _Builder, event) -> None:
         builder.end()
 
 
-def load_file(path: str | Path, limits: LoaderLimits | None = None) -> Located:
-    limits = limits or LoaderLimits()
-    path = Path(path)
+def read_regular(path: str | Path, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of a regular file, at most `max_bytes` of them. A FIFO, device, socket or directory is
+    refused by a stat before it is opened, and again on the open descriptor (opened without blocking),
+    so a FIFO swapped in between cannot hang the read. Raises SourceError (`io.*`, located at the file)."""
+    import os
+    import stat as st
+
     where = Location(str(path), 0, 0)
     try:
-        if path.stat().st_size > limits.max_bytes:
-            raise SourceError(f"file is {path.stat().st_size} bytes", where,
-                              f"specs may be at most {limits.max_bytes} bytes", code="yaml.too_large")
-        with path.open("rb") as fh:
-            raw = fh.read(limits.max_bytes + 1)
+        info = os.stat(path)
+        if not st.S_ISREG(info.st_mode):
+            raise SourceError(f"the {what} is not a regular file ({_kind(info.st_mode)})", where,
+                              "name a regular file", code="io.not_a_file")
+        if info.st_size > max_bytes:
+            raise SourceError(f"{what} is {info.st_size} bytes", where,
+                              f"at most {max_bytes} bytes are read", code="yaml.too_large")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if not st.S_ISREG(os.fstat(fd).st_mode):
+                raise SourceError(f"the {what} is not a regular file", where, code="io.not_a_file")
+            chunks, size = [], 0
+            while size <= max_bytes:
+                chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise SourceError(f"cannot read file: {exc.strerror}", where, "check the path",
+        raise SourceError(f"cannot read file: {exc.strerror or type(exc).__name__}", where, "check the path",
                           code="io.unreadable") from None
+    except ValueError:  # a NUL byte in the path
+        raise SourceError("cannot read file: the path is not valid", where, code="io.unreadable") from None
+    return b"".join(chunks)
+
+
+def _kind(mode: int) -> str:
+    import stat as st
+
+    for test, name in ((st.S_ISDIR, "a directory"), (st.S_ISFIFO, "a FIFO"), (st.S_ISCHR, "a character device"),
+                       (st.S_ISBLK, "a block device"), (st.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def load_file(path: str | Path, limits: LoaderLimits | None = None) -> Located:
+    limits = limits or LoaderLimits()
+    raw = read_regular(path, limits.max_bytes, "spec file")
     return load_text(raw, str(path), limits)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from archspec.errors import ErrorGroup, SpecError, did_you_mean, short_repr
 from archspec.source import LoaderLimits, Located, load_file, load_text
@@ -150,16 +152,17 @@ def parse(path: str | Path, overrides: dict[str, Any] | None = None,
     path = Path(path)
     located = load_text(text, str(path), limits) if text is not None else load_file(path, limits)
     chain: list[Located] = []
-    seen = {str(path.resolve())}
+    root = _real(path.parent)  # `extends` stays inside this folder's tree, symlinks resolved
+    seen = {str(_real(path))}
     while isinstance(located.data, dict) and "extends" in located.data and len(chain) < MAX_EXTENDS:
         variant = _validate(VariantFile, located) if _is_variant(located) else None
         if variant is None:
             break
         chain.append(located)
-        base_path = _resolve_extends(path, variant.extends, located)
-        if str(base_path.resolve()) in seen:
+        base_path = _resolve_extends(path, variant.extends, located, root)
+        if str(_real(base_path)) in seen:
             raise SpecError("`extends` forms a cycle", located.loc(("extends",)), code="schema.extends_cycle")
-        seen.add(str(base_path.resolve()))
+        seen.add(str(_real(base_path)))
         path = base_path
         located = load_file(path, limits)
     if chain and len(chain) >= MAX_EXTENDS:
@@ -174,17 +177,32 @@ def _is_variant(located: Located) -> bool:
     return "nodes" not in located.data
 
 
-def _resolve_extends(path: Path, target: str, located: Located) -> Path:
+def _real(path: Path) -> Path:
+    try:
+        return Path(os.path.realpath(path))
+    except (OSError, ValueError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def _resolve_extends(path: Path, target: str, located: Located, root: Path) -> Path:
     pure = PurePosixPath(target)
-    if pure.is_absolute() or ".." in pure.parts or not target.endswith((".yaml", ".yml")):
+    if pure.is_absolute() or ".." in pure.parts or not target.endswith((".yaml", ".yml")) or "\\" in target:
         raise SpecError(f"`extends` must name a .yaml file beside this one, got {short_repr(target)}",
                         located.loc(("extends",)), "write e.g. `extends: osnet_x1_0.yaml`",
                         code="schema.extends_path")
     base = path.parent / pure
-    if not base.is_file():
+    real = _real(base)
+    if not real.is_relative_to(root):  # a symlink that leads out of the spec's folder tree
+        raise SpecError(f"`extends` names {short_repr(target)}, which leads outside the spec's folder "
+                        "(through a symbolic link)", located.loc(("extends",)),
+                        "copy the base spec into the folder", code="schema.extends_path")
+    if not os.path.lexists(base):
         siblings = [p.name for p in path.parent.glob("*.yaml")]
         raise SpecError(f"`extends` names {short_repr(target)}, which does not exist",
                         located.loc(("extends",)), did_you_mean(target, siblings), code="schema.extends_missing")
+    if not real.is_file():  # a FIFO would hang the read; load_file checks again on the open descriptor
+        raise SpecError(f"`extends` names {short_repr(target)}, which is not a regular file",
+                        located.loc(("extends",)), "name a .yaml file", code="io.not_a_file")
     return base
 
 
@@ -203,8 +221,9 @@ def _resolve(model: SpecFile, located: Located, chain: list[Located], overrides:
     header: dict[str, Any] = {}
     for variant in reversed(chain):  # the base first, the outermost variant last
         _apply(model, params, sources, variant.data.get("params", {}), variant, ("params",), errors)
-        header.update({k: variant.data[k] for k in ("name", "description", "citation", "input")
-                       if k in variant.data})
+        for key in HEADER_KEYS:
+            if key in variant.data:
+                header[key] = _check_header(key, variant.data[key], variant, errors)
     _apply(model, params, sources, overrides, None, (), errors)
     for name in model.params:
         if name not in params:
@@ -216,6 +235,28 @@ def _resolve(model: SpecFile, located: Located, chain: list[Located], overrides:
     if header:
         model = model.model_copy(update=header)
     return Spec(model, located, params, sources)
+
+
+HEADER_KEYS = ("name", "description", "citation", "input")
+
+
+@functools.cache
+def _header_adapter(key: str) -> TypeAdapter:
+    info = SpecFile.model_fields[key]
+    return TypeAdapter(Annotated[info.annotation, info])
+
+
+def _check_header(key: str, value: Any, located: Located, errors: list) -> Any:
+    """A value a variant overrides is checked against the base's schema (SpecFile's field), at the variant."""
+    try:
+        return _header_adapter(key).validate_python(value)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            path = (key, *err["loc"])
+            message, _ = _describe(err, path)
+            errors.append(SpecError(message, located.loc(path), "the variant's value must fit the base spec's schema",
+                                    code=f"schema.{err['type']}"))
+        return None
 
 
 def _apply(model: SpecFile, params: dict, sources: dict, values: dict, located: Located | None,

@@ -224,5 +224,7 @@ class VariantFile(Closed):
     extends: str = Field(max_length=256)
     description: str = Field(default="", max_length=4000)
     citation: str = Field(default="", max_length=2000)
-    input: list[Annotated[int, Field(strict=True, ge=1, le=1 << 16)]] | None = None
-    params: dict[Name, Value] = Field(default_factory=dict, max_length=128)
+    # the base's own type, so `input: ~` or `input: []` is refused here (absent: the base's input stays)
+    input: list[Annotated[int, Field(strict=True, ge=1, le=1 << 16)]] = Field(default=None, min_length=1,
+                                                                              max_length=3)
+    params: dict[Name, Value | None] = Field(default_factory=dict, max_length=128)  # checked by the base's decl
