@@ -257,6 +257,9 @@ class Generator:
             shape = new_shape
         if not records:
             return self.seq_items(shape, depth)
+        if all(r.when for r in records):  # a seq with no item would be its input: keep one unconditional
+            items[0].pop("when")
+            records[0].when = None
         return items, records, shape
 
     def node_seq(self, scope: Scope) -> None:
