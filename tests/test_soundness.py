@@ -405,3 +405,16 @@ def test_no_primitive_arg_is_named_like_a_node_key():
 
     for primitive in REGISTRY.values():
         assert not set(primitive.Args.model_fields) & (CALL_KEYS | BUILTIN_VALUES), primitive.name
+
+
+def test_calling_a_held_module_is_refused(tmp_path):
+    """It would run nothing: the call's name would silently stand for its input."""
+    path = write(tmp_path, """archspec: 1
+name: call_held
+input: [4]
+nodes:
+  - {name: fc, block: linear, out: 4, hold: true, input_shape: [4]}
+  - {name: y, call: fc}
+""")
+    err = refused(path, "graph.call_held")
+    assert err.location.line == 6

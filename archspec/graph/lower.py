@@ -384,6 +384,10 @@ class Lowerer:
                              src.at("call"), src.hint(did_you_mean(node.call, scope.recipes)),
                              code="graph.dangling_ref")
         original, origin_scope, origin_src, row, force = recipe
+        if getattr(original, "hold", False):
+            raise GraphError(f"`call` names {node.call!r}, a `hold` module, which the forward never runs",
+                             src.at("call"), src.hint(f"drop `hold` from {node.call!r} to call it"),
+                             code="graph.call_held")
         again = replace(origin_scope, names=dict(scope.names), reuse=True)
         return self._lower_call(original, again, inputs, origin_src, original.name, row, force,
                                 caller=src)
