@@ -418,3 +418,18 @@ nodes:
 """)
     err = refused(path, "graph.call_held")
     assert err.location.line == 6
+
+
+def test_a_tap_into_a_module_called_twice_is_refused(tmp_path):
+    """Each call has its own inner values; a dotted reference cannot say which one it means."""
+    path = write(tmp_path, """archspec: 1
+name: tap_shared
+input: [8, 8, 8]
+nodes:
+  - {name: a, block: Bottleneck, planes: 2}
+  - {name: b, call: a}
+  - {name: tap, block: relu, from: a.conv1}
+  - {name: out, block: concat, from: [b, tap]}
+""")
+    err = refused(path, "graph.ambiguous_tap")
+    assert err.location.line == 7

@@ -87,6 +87,7 @@ class Lowerer:
         self.graph = nx.DiGraph()
         self.modules: dict[str, ModuleDecl] = {}
         self.paths: dict[str, str] = {}  # module/container path -> call id of its output
+        self.called_again: set[str] = set()  # paths inside a module that `call:` runs more than once
         self.ids: dict[str, int] = {}
         self.params = 0
         self.activation_bytes = 4 * math.prod(spec.model.input)  # float32 tensors at batch 1, the input too
@@ -293,6 +294,10 @@ class Lowerer:
                 read[0] = True
             return scope.names[ref]
         for full in (scope.prefix + ref, ref):  # relative to this block or sequence, then from the top
+            if full in self.called_again:
+                raise GraphError(f"`from` refers to {ref!r}, inside a module that `call:` runs more than once, "
+                                 "so it has one value per call", src.at(),
+                                 src.hint("read the outputs of the calls instead"), code="graph.ambiguous_tap")
             if full in self.paths:
                 return self.paths[full]
         if ref in scope.later:
@@ -345,6 +350,8 @@ class Lowerer:
                              code="graph.ambiguous_name")
         scope.present.add(name)
         scope.names[name] = out
+        if scope.reuse:  # a shared module running again: its inner values now exist once per call
+            self.called_again.add(path or scope.prefix + name)
         self.paths[path or scope.prefix + name] = out
         return out
 
