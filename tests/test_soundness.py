@@ -433,3 +433,19 @@ nodes:
 """)
     err = refused(path, "graph.ambiguous_tap")
     assert err.location.line == 7
+
+
+def test_a_call_inside_a_seq_takes_no_index(tmp_path):
+    graph = archspec.compile(write(tmp_path, """archspec: 1
+name: call_in_seq
+input: [4, 8, 8]
+nodes:
+  - {name: act, block: relu}
+  - name: body
+    seq:
+      - {block: conv2d, out: 4, kernel: 1}
+      - {call: act}
+      - {block: batchnorm}
+"""))
+    assert [m for m in graph.modules if m.startswith("body.")] == ["body.0", "body.1"]
+    assert graph.modules["body.1"].type == "batchnorm" and graph.modules["act"].calls == 2

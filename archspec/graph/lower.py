@@ -322,8 +322,9 @@ class Lowerer:
             if node.name is not None and not isinstance(node, UseNode):
                 raise SpecError("items of a seq are named by their index", src.at("name", key=True),
                                 "remove `name:`; refer to the item as SEQ.INDEX", code="graph.seq_item_named")
-            name = str(in_seq[0])
-            in_seq[0] += 1
+            if not isinstance(node, UseNode):  # a call makes no module, so it takes no index
+                name = str(in_seq[0])
+                in_seq[0] += 1
         if isinstance(node, SeqNode):
             out = self._lower_seq(node, scope, inputs, src, name)
         elif isinstance(node, UseNode):
