@@ -446,6 +446,8 @@ class Generator:
         node = {"name": name, "block": block["block"]}
         if flag != block["params"]["flag"]["default"] or self.chance(0.3):
             node["flag"] = flag
+        if block["_width"] is not None and self.chance(0.5):
+            node["c"] = block["_width"] if self.chance() else f"{block['_width']} + 0"
         record = Block(block["_body"], {"flag": flag}, name=name, sequence=block["_sequence"])
         scope.modules[name] = (record, src.shape)
         self.emit(scope, node, record, src, block["_out_shape"])
@@ -462,8 +464,15 @@ class Generator:
             self.body(inner, self.draw(st.integers(1, 5)))
             shape = self.close(inner)
             nodes, body, sequence = inner.nodes, inner.body, False
-        block = {"block": name, "params": {"flag": {"type": "bool", "default": default}}, "nodes": nodes,
-                 "_in_shape": in_shape, "_out_shape": shape, "_body": body, "_sequence": sequence}
+        params, lets, width = {"flag": {"type": "bool", "default": default}}, {}, None
+        conv = next((n for n in nodes if n.get("block") == "conv2d" and isinstance(n.get("out"), int)), None)
+        if conv is not None:  # its width through a param and a `let` expression
+            width = conv["out"]
+            params["c"] = {"type": "int", "default": width, "min": 1}
+            lets["twice"] = "c * 2"
+            conv["out"] = self.pick(["c", "twice // 2", "max(c, 1)"])
+        block = {"block": name, "params": params, **({"let": lets} if lets else {}), "nodes": nodes,
+                 "_in_shape": in_shape, "_out_shape": shape, "_body": body, "_sequence": sequence, "_width": width}
         self.blocks[name] = block
         return block
 
