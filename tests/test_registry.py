@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import fx
@@ -56,3 +58,22 @@ def test_inplace_is_never_used_on_a_tensor_read_twice():
     x = torch.randn(1, 3, 64, 64, requires_grad=True)
     model.train()
     model(x).sum().backward()  # autograd would raise if an in-place op clobbered a saved tensor
+
+
+def test_a_primitive_file_added_to_ops_is_discovered(tmp_path):
+    """Adding a primitive is adding its file: no import list to edit."""
+    import shutil
+    import subprocess
+    import sys
+
+    import archspec
+
+    package = tmp_path / "archspec"
+    shutil.copytree(Path(archspec.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "ops" / "zz_double.py").write_text(
+        "from archspec.ops.registry import Primitive, register\n\n\n"
+        "@register\nclass Double(Primitive):\n    name = 'zz_double'\n    category = 'activation'\n")
+    code = "import sys, archspec.ops as o; print('zz_double' in o.REGISTRY, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.split() == ["True", "False"], out.stderr

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from archspec.backends.torch_builder import ArchspecModel
-from archspec.ops.torch_modules import SplitConv
+from archspec.ops._torch_modules import SplitConv
 
 CHOICES = ("auto", "always", "never")
 

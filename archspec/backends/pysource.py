@@ -21,7 +21,7 @@ from torch import fx, nn
 
 from archspec.graph.ir import INPUT, TypedGraph
 from archspec.ops import REGISTRY
-from archspec.ops.torch_modules import SplitConv
+from archspec.ops._torch_modules import SplitConv
 
 _FREE = re.compile(r";\s+(?:\w+ = )+None")
 _INDEX = re.compile(r'getattr\(([\w.\[\]]+), "(\d+)"\)')

@@ -1,30 +1,26 @@
-"""Primitives: one file each. Importing this package registers the built-in ones."""
+"""Primitives: one file each. Importing this package registers the built-in ones.
 
-from archspec.ops import (  # noqa: F401  (imported for their registration)
-    activations,
-    adaptive_avgpool2d,
-    add,
-    avgpool2d,
-    batchnorm,
-    channel_slice,
-    concat,
-    conv2d,
-    dropout,
-    flatten,
-    global_avgpool,
-    grouped_conv2d,
-    identity,
-    instancenorm,
-    linear,
-    maxpool2d,
-    mixed_conv2d,
-    mul,
-    reshape,
-    to_anchors,
-)
+Every module of this package whose name does not start with `_` is imported, in name order, so adding a
+primitive is adding its file. Helpers that primitives share (`_pool`, `_broadcast`, `_torch_modules`) start
+with `_`; `_torch_modules` is the one that imports torch, and only factories import it.
+"""
+
+import importlib
+import pkgutil
+
 from archspec.ops.registry import REGISTRY, Primitive, get, register
 
 __all__ = ["REGISTRY", "Primitive", "get", "register", "load_plugins"]
+
+
+def _discover() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            # hazard-ok: the names come from this package's own files, never from a spec
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+_discover()
 
 
 def load_plugins() -> list[str]:

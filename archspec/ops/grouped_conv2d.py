@@ -54,7 +54,7 @@ class GroupedConv2d(Primitive):
         return {"k": args.kernel, "s": args.stride}
 
     def build(self, args, shapes, inplace=False):
-        from archspec.ops.torch_modules import SplitConv
+        from archspec.ops._torch_modules import SplitConv
 
         ins = split_channels(shapes[0][0], len(args.kernel))
         outs = split_channels(args.out, len(args.kernel))

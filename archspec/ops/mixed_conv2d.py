@@ -50,7 +50,7 @@ class MixedConv2d(Primitive):
         return {"k": args.kernel, "s": args.stride}
 
     def build(self, args, shapes, inplace=False):
-        from archspec.ops.torch_modules import SplitConv
+        from archspec.ops._torch_modules import SplitConv
 
         parts = split_channels(shapes[0][0], len(args.kernel))
         convs = [(c, c, k, args.stride, k // 2, c) for c, k in zip(parts, args.kernel)]
