@@ -408,6 +408,19 @@ def test_nested_blocks_without_repeat_are_bounded(tmp_path):
     assert err.code == "limit.work" and time.perf_counter() - start < 5
 
 
+def test_call_nodes_multiply_in_the_estimate(tmp_path):
+    """`call:` re-runs a module: 8 levels of one block plus 7 re-runs of it is 8**8 visits, refused up front."""
+    blocks = ""
+    for i in range(7):
+        blocks += (f"  b{i}:\n    block: b{i}\n    nodes:\n      - {{name: n0, block: b{i + 1}}}\n"
+                   + "".join(f"      - {{name: u{j}, call: n0}}\n" for j in range(7)))
+    blocks += "  b7:\n    block: b7\n    nodes:\n      - {name: r, block: relu}\n"
+    path = write(tmp_path, HEADER + "blocks:\n" + blocks + "nodes:\n  - {name: top, block: b0}\n")
+    start = time.perf_counter()
+    err = within(20, error_of, path)
+    assert err.code == "limit.work" and time.perf_counter() - start < 1.0
+
+
 def test_the_export_trace_batch_counts_toward_the_activation_cap(tmp_path, capsys):
     from archspec.graph.limits import activation_bytes
 
