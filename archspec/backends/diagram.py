@@ -75,9 +75,13 @@ class Diagram:
                 groups.setdefault(key, Group(key, members=[key])).calls.append(call)
         if len(groups) > self.max_nodes:
             raise LimitError(f"the diagram would have {len(groups)} nodes (at most {self.max_nodes})",
-                             self._where(), f"use a smaller --depth than {self.depth}",
-                             code="limit.diagram_nodes")
+                             self._where(), self._hint(), code="limit.diagram_nodes")
         return groups
+
+    def _hint(self) -> str:
+        if self.depth > 1:
+            return f"use a smaller --depth than {self.depth}"
+        return "even its top-level blocks are too many to lay out; `archspec build` prints the table instead"
 
     def _where(self) -> Location:
         """A diagram refusal points at the spec: its `nodes:` key when the spec is the graph's file."""
@@ -229,7 +233,7 @@ class Diagram:
                 edges.append((tail, head, producer))
                 if len(edges) > self.max_edges:
                     raise LimitError(f"the diagram would have more than {self.max_edges} edges", self._where(),
-                                     f"use a smaller --depth than {self.depth}", code="limit.diagram_edges")
+                                     self._hint(), code="limit.diagram_edges")
         for tail, head, producer in edges:
             dot.edge(tail, head, escape(format_shape(self.tg.shape_of(producer))))
 

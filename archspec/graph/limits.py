@@ -91,6 +91,7 @@ class WorkMeter:
 
         def nodes_cost(nodes: list, stack: tuple) -> int:
             total = 0
+            named: dict[str, int] = {}  # `call: NAME` runs NAME's module again: it costs what NAME cost
             for node in nodes:
                 copies = min(_literal_count(node.repeat), most)
                 if node.table is not None:
@@ -105,6 +106,10 @@ class WorkMeter:
                     body = nodes_cost(node.seq, stack)
                 elif isinstance(getattr(node, "block", None), str):
                     body = block_cost(node.block, stack)
+                elif isinstance(getattr(node, "call", None), str):
+                    body = named.get(node.call, 0)
+                if getattr(node, "name", None):
+                    named[node.name] = body
                 total += copies * (1 + body)
                 if total > cap:
                     return total
