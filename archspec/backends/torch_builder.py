@@ -14,7 +14,7 @@ import torch
 from torch import fx, nn
 
 from archspec.backends.init import apply_rules
-from archspec.errors import Location
+from archspec.errors import Location, SpecError
 from archspec.graph.ir import INPUT, TypedGraph
 from archspec.graph.limits import check_memory
 from archspec.ops import REGISTRY
@@ -181,6 +181,10 @@ def _build(tg: TypedGraph) -> ArchspecModel:
             child = nn.Sequential() if decl.type == "Sequential" else Block(decl.type)
         else:
             child = REGISTRY[decl.type].build(decl.args, decl.in_shapes, decl.path in inplace_modules)
+        if hasattr(parent, attr) and attr not in parent._modules:  # validate refuses the names torch owns
+            raise SpecError(f"{attr!r} is an attribute of {type(parent).__name__} in this torch, so no module "
+                            "can be registered under it", decl.where, "pick another name",
+                            code="schema.reserved_name")
         parent.add_module(attr, child)
     apply_rules(model, tg)
     model.compile_forward()

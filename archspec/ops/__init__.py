@@ -16,8 +16,8 @@ __all__ = ["REGISTRY", "Primitive", "get", "register", "load_plugins"]
 def _discover() -> None:
     for module in pkgutil.iter_modules(__path__):
         if not module.name.startswith("_"):
-            # hazard-ok: the names come from this package's own files, never from a spec
-            importlib.import_module(f"{__name__}.{module.name}")
+            # The names are this package's own file names, never text from a spec.
+            importlib.import_module(f"{__name__}.{module.name}")  # hazard-ok
 
 
 _discover()

@@ -51,6 +51,8 @@ def reserved_reason(name: str) -> str | None:
         return f"{name!r} is an attribute of every torch.nn.Module, so torch cannot register a module under it"
     if name in MODEL_ATTRIBUTES:
         return f"{name!r} is an attribute of the built archspec model"
+    if name.startswith("__"):
+        return f"{name!r} starts with '__': Python and torch keep such names for themselves"
     if name.startswith(_PRIVATE):
         return f"{name!r} starts with {_PRIVATE!r}, and such names are archspec's own attributes"
     return None
