@@ -137,20 +137,30 @@ def test_size_limits_are_inclusive():
     with pytest.raises(ExprError) as info:
         evaluate(text + " ", {})
     assert str(info.value) == f"expression is {MAX_LENGTH + 1} characters long (at most {MAX_LENGTH})"
-    # a sum of k ones has 2k + 1 nodes (Expression, k - 1 BinOps with their Add, k Constants)
+    # a sum of k ones has 3k - 1 nodes (Expression, k - 1 BinOps with their Add, k Constants); a unary
+    # minus adds two (UnaryOp, USub): `-1 + 1 + ... + 1` with 85 ones has exactly 256
     import ast
 
-    def ones(k: int) -> str:
-        return " + ".join(["1"] * k)
-
-    k = next(k for k in range(1, 200) if sum(1 for _ in ast.walk(ast.parse(ones(k), mode="eval"))) >= MAX_NODES)
-    nodes = sum(1 for _ in ast.walk(ast.parse(ones(k), mode="eval")))
-    if nodes == MAX_NODES:
-        assert evaluate(ones(k), {}) == k
-        over = ones(k + 1)
-    else:
-        assert evaluate(ones(k - 1), {}) == k - 1
-        over = ones(k)
+    exact = "-" + " + ".join(["1"] * 85)
+    assert sum(1 for _ in ast.walk(ast.parse(exact, mode="eval"))) == MAX_NODES == 256
+    assert evaluate(exact, {}) == 83
     with pytest.raises(ExprError) as info:
-        evaluate(over, {})
+        evaluate(exact + " + 1", {})
     assert str(info.value) == f"expression has more than {MAX_NODES} parts"
+
+
+def test_long_function_names_are_shown_whole_or_cut_at_40():
+    name = "f" * 45
+    with pytest.raises(ExprError) as info:
+        evaluate(f"{name}(1)", {})
+    assert str(info.value) == f"function {name!r} is not allowed"
+    with pytest.raises(ExprError) as info:
+        evaluate(f"{name}.g(1)", {})
+    assert str(info.value) == f"function {name[:40]!r} is not allowed"
+
+
+def test_names_in():
+    from archspec.spec.expr import names_in
+
+    assert names_in("a * b + c(d) if e else x[f]") == {"a", "b", "c", "d", "e", "x", "f"}
+    assert names_in("1 + 2") == set()
