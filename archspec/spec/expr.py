@@ -129,11 +129,11 @@ def _abs(value: Any) -> Any:
 
 
 def _numbers(fn: Callable) -> Callable:
-    def run(*args: Any) -> Any:
-        for i, arg in enumerate(args):
+    def run(*args: Any, **kwargs: Any) -> Any:
+        for i, arg in enumerate([*args, *kwargs.values()]):
             if i < 2 or arg is not None:
                 _number(arg, f"{fn.__name__}()")
-        return fn(*args)
+        return fn(*args, **kwargs)
     return run
 
 
