@@ -291,8 +291,8 @@ def test_more_loader_edges(use_libyaml, tmp_path):
     path.write_text("a: 1\n" * 10)
     with pytest.raises(SourceError) as info:
         load_file(path, LoaderLimits(use_libyaml=use_libyaml, max_bytes=10))
-    assert (info.value.location.file, info.value.message) == (str(path), "file is 50 bytes")
-    assert info.value.hint == "specs may be at most 10 bytes"
+    assert (info.value.location.file, info.value.message) == (str(path), "spec file is 50 bytes")
+    assert info.value.hint == "at most 10 bytes are read"
     with pytest.raises(SourceError) as info:
         load_text("a: 1\n" * 10, "t.yaml", LoaderLimits(use_libyaml=use_libyaml, max_bytes=10))
     assert (info.value.location.file, info.value.message) == ("t.yaml", "file is 50 bytes")
