@@ -194,14 +194,7 @@ def evaluate(text: str, scope: Mapping[str, Any]) -> Any:
     milliseconds or more than a few MB; anything that still fails inside Python becomes an ExprError.
     """
     tree = parse(text)
-    try:
-        return _Evaluator(scope).visit(tree.body)
-    except ExprError:
-        raise
-    except (ArithmeticError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise ExprError(f"cannot evaluate: {type(exc).__name__}: {str(exc)[:80]}") from None
-    except (MemoryError, RecursionError):
-        raise ExprError("expression needs too much memory or nests too deeply") from None
+    return _visit(tree, scope)
 
 
 _MISSING = ("missing",)
@@ -222,14 +215,7 @@ def evaluate_counted(text: str, scope: Mapping[str, Any]) -> tuple[Any, int]:
         key = None
     if key is not None and key in _MEMO:
         return _copy(_MEMO[key]), 0
-    try:
-        value = _Evaluator(scope).visit(tree.body)
-    except ExprError:
-        raise
-    except (ArithmeticError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise ExprError(f"cannot evaluate: {type(exc).__name__}: {str(exc)[:80]}") from None
-    except (MemoryError, RecursionError):
-        raise ExprError("expression needs too much memory or nests too deeply") from None
+    value = _visit(tree, scope)
     if key is not None and (not isinstance(value, list) or size(value, 64) <= 64):
         if len(_MEMO) >= MEMO_SIZE:
             _MEMO.clear()
@@ -438,3 +424,15 @@ class _Evaluator:
             raise
         except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
             raise ExprError(f"{node.func.id}(): {exc}") from None
+
+
+def _visit(tree, scope: dict) -> Any:
+    """Evaluate a parsed expression; every Python error it raises becomes an ExprError."""
+    try:
+        return _Evaluator(scope).visit(tree.body)
+    except ExprError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, IndexError, KeyError) as exc:
+        raise ExprError(f"cannot evaluate: {type(exc).__name__}: {str(exc)[:80]}") from None
+    except (MemoryError, RecursionError):
+        raise ExprError("expression needs too much memory or nests too deeply") from None
