@@ -49,7 +49,12 @@ def test_user_block_builds_and_runs(tmp_path):
     model = archspec.build(graph)
     assert sum(p.numel() for p in model.parameters()) == graph.total_params
     assert "mix1.proj.weight" in model.state_dict() and "mix2.proj.weight" not in model.state_dict()
-    assert type(model.mix1).__name__ == "Block" and "Mixer(" in str(model)
+    assert type(model.mix1).__name__ == "Mixer" and "Mixer(" in str(model)
+    seen = {}
+    model.mix2.register_forward_hook(lambda module, args, out: seen.update(inp=args[0], out=out))
+    with torch.no_grad():
+        model.eval()(torch.randn(2, *graph.input_shape))
+        assert torch.equal(model.mix2(seen["inp"]), seen["out"])  # the block runs standalone, as in the model
     out = model(torch.randn(2, 3, 32, 32))
     assert out.shape == (2, 10)
     # oracle: the same network written by hand over the module's own children

@@ -52,8 +52,10 @@ def test_inplace_is_never_used_on_a_tensor_read_twice():
 
     import archspec
 
+    import inspect
+
     model = archspec.load(ROOT / "specs/resnet50.yaml")
-    code = model.generated_code("eval")
+    code = inspect.getsource(type(model.layer1[0]).forward)  # the Bottleneck's own generated forward
     assert "+=" in code  # the residual add reuses bn3's output, as torchvision does
     x = torch.randn(1, 3, 64, 64, requires_grad=True)
     model.train()

@@ -9,7 +9,9 @@ It rewrites the module's eval plan, the list of calls the forward is generated f
 - weights and activations switch to the channels-last memory layout, where a measurement of the
   whole network at its input shape says that is faster (it usually is with oneDNN on CPU).
 The result runs the eval graph in both modes (it is for inference) and keeps the module tree's
-names; folded BatchNorms become nn.Identity.
+names; folded BatchNorms become nn.Identity. Its root forward is one flat program that calls the leaf
+modules directly (the dropped and folded calls are gone from it), so hooks on composite blocks do not
+fire in an optimized build; the blocks' own forwards still work when called.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections import Counter
 import torch
 from torch import nn
 
-from archspec.backends.torch_builder import ArchspecModel
+from archspec.backends.forwards import Forward, RootProgram, Step, renumbered
+from archspec.backends.torch_builder import ArchspecModel, with_program
+from archspec.graph.ir import INPUT
 from archspec.ops._torch_modules import SplitConv
 
 CHOICES = ("auto", "always", "never")
@@ -43,23 +47,32 @@ def optimize(model: ArchspecModel, mdconv: str = "auto", channels_last: str = "a
         _merge_split_convs(fast, steps, mdconv)
         steps, outputs = _fold_batchnorm(fast, steps, outputs)
     fast._plan = {**fast._plan, "train": steps, "eval": steps, "outputs": {"train": outputs, "eval": outputs}}
-    fast.compile_forward()
+    _compile_flat(fast)
     if channels_last != "never" and len(fast._plan["input_shape"]) == 3:
         _use_channels_last(fast, channels_last == "always")
     return fast.eval()
+
+
+def _compile_flat(model: ArchspecModel) -> None:
+    """One flat program from the rewritten eval plan, for both modes."""
+    plan = model._plan
+    steps = tuple(Step(s["id"], s["op"], s["module"], s["args"], tuple(s["inputs"]), s["inplace"])
+                  for s in plan["eval"])
+    flat = renumbered(Forward((INPUT,), steps, tuple(plan["outputs"]["eval"]), plan["channels_last"]))
+    with_program(model, RootProgram(flat, flat))
 
 
 def _use_channels_last(model: ArchspecModel, always: bool) -> None:
     plain = copy.deepcopy(model) if not always else None
     model.to(memory_format=torch.channels_last)
     model._plan = {**model._plan, "channels_last": True}
-    model.compile_forward()
+    _compile_flat(model)
     if plain is not None and not _faster(model, plain, model._plan["input_shape"], repeats=7):
         plain_state = plain.state_dict()
         model.load_state_dict(plain_state)
         model.to(memory_format=torch.contiguous_format)
         model._plan = {**model._plan, "channels_last": False}
-        model.compile_forward()
+        _compile_flat(model)
 
 
 def _rewire(steps: list[dict], outputs: list[str], removed: dict[str, str]) -> tuple[list[dict], list[str]]:

@@ -1,118 +1,101 @@
 """torch backend: typed graph -> a plain nn.Module.
 
-The module tree is built in spec order, so state_dict keys and their order follow the spec.
-The forward is generated with torch.fx from the graph, once per mode (train/eval outputs may
-differ), so nothing interprets the graph at run time.
+The module tree is built in spec order (or a block's `order:`), so state_dict keys and their order
+follow the spec. Every composite block instance is an instance of a class named after its block, whose
+forward is generated from its own subgraph (`forwards.py` decides what each module runs); sequences are
+`nn.Sequential`. The root's forward calls its children as hand-written code does, with one program per
+mode when the outputs differ. Each distinct program is compiled once, so nothing interprets the graph
+at run time.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch import fx, nn
+from torch import nn
 
+from archspec.backends.codegen import compile_method, forward_source
+from archspec.backends.forwards import Forward, ForwardPlanner, RootProgram
 from archspec.backends.init import apply_rules
 from archspec.errors import Location, SpecError
 from archspec.graph.ir import INPUT, TypedGraph
 from archspec.graph.limits import check_memory
 from archspec.ops import REGISTRY
 
-
-class Block(nn.Module):
-    """A composite block instance: a container that prints with the block's name."""
-
-    def __init__(self, block: str):
-        super().__init__()
-        # A private name: a block's children may be called anything torch accepts, `block` included.
-        self._archspec_block = block
-
-    def _get_name(self) -> str:
-        return self._archspec_block
+_CLASSES: dict[tuple[str, str, str], type] = {}
 
 
-class ArchspecModel(nn.Module):
-    """The built network. Its forward runs the generated code for the current mode."""
+class ArchspecBlock(nn.Module):
+    """Base of the generated block classes: one subclass per block type and forward program, named after
+    the block (`type(model.layer1[0]).__name__ == "Bottleneck"`), whose `forward` is compiled from it."""
+
+    _archspec_program: ClassVar[Forward]
+
+    @classmethod
+    def _archspec_make(cls, name: str, program: Forward) -> type:
+        return type(name, (cls,), {"_archspec_program": program, "__module__": __name__, "__qualname__": name,
+                                   "forward": compile_method(program, name)})
+
+    def __reduce__(self):
+        # The class exists only in this process: pickle and deepcopy rebuild it from its program.
+        return _restore, (type(self).__bases__[0].__name__, type(self).__name__, self._archspec_program), \
+            dict(self.__dict__)
+
+
+class ArchspecModel(ArchspecBlock):
+    """Base of the built networks. The generated subclass is named after the spec's `class_name`; its forward
+    runs the train or eval program (their outputs may differ) through the children's own forwards."""
+
+    _archspec_program: ClassVar[RootProgram]
 
     def __init__(self, name: str, plan: dict):
         super().__init__()
         self.arch_name = name
-        self._plan = plan
+        self._plan = plan  # the flat call list of each mode, which `archspec.optimize` rewrites
 
-    def _get_name(self) -> str:
-        return self.arch_name
-
-    def forward(self, x: torch.Tensor) -> Any:
-        return self._train_forward(x) if self.training else self._eval_forward(x)
-
-    def compile_forward(self) -> None:
-        """(Re)generate the forward functions from the plan."""
-        fns = {}
-        for mode in ("train", "eval"):
-            flat = _flat_names(self._plan[mode])
-            graph = _fx_graph(self._plan[mode], self._plan["outputs"][mode], self._plan.get("channels_last", False),
-                              flat)
-            # One flat attribute per module: the generated code does one lookup per call, where nested paths
-            # (`getattr(self.conv2, "0").gate.fc1`) cost one nn.Module.__getattr__ per level.
-            root = {name: self.get_submodule(path) for path, name in flat.items()}
-            module = fx.GraphModule(root, graph, class_name=f"{self.arch_name}_{mode}")
-            fns[mode] = module.forward
-        self.__dict__["_train_forward"] = fns["train"]
-        self.__dict__["_eval_forward"] = fns["eval"]
-        self.__dict__["_graph_modules"] = {m: f.__self__ for m, f in fns.items()}
+    @classmethod
+    def _archspec_make(cls, name: str, program: RootProgram) -> type:
+        methods: dict[str, Any] = {"_archspec_program": program, "__module__": __name__, "__qualname__": name}
+        if program.same_in_both_modes:
+            methods["forward"] = compile_method(program.eval, name)
+        else:
+            methods["_archspec_forward_train"] = compile_method(program.train, name, "_archspec_forward_train")
+            methods["_archspec_forward_eval"] = compile_method(program.eval, name, "_archspec_forward_eval")
+            methods["forward"] = _forward_by_mode
+        return type(name, (cls,), methods)
 
     def generated_code(self, mode: str = "eval") -> str:
-        return self.__dict__["_graph_modules"][mode].code
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        for key in ("_train_forward", "_eval_forward", "_graph_modules"):
-            state.pop(key, None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        self.compile_forward()
+        """The source of the forward that runs in `mode`."""
+        program = self._archspec_program
+        return forward_source(program.eval if mode == "eval" else program.train)[0]
 
 
-def _flat_names(steps: list[dict]) -> dict[str, str]:
-    """Module path -> a unique identifier (`layer1.0.conv1` -> `layer1_0_conv1`)."""
-    names: dict[str, str] = {}
-    taken: set[str] = set()
-    for step in steps:
-        path = step["module"]
-        if path is None or path in names:
-            continue
-        name = base = "m_" + path.replace(".", "_")
-        k = 1
-        while name in taken:
-            k += 1
-            name = f"{base}_{k}"
-        names[path] = name
-        taken.add(name)
-    return names
+def _forward_by_mode(self, x: torch.Tensor) -> Any:
+    return self._archspec_forward_train(x) if self.training else self._archspec_forward_eval(x)
 
 
-def _fx_graph(steps: list[dict], outputs: list[str], channels_last: bool = False,
-              flat: dict[str, str] | None = None) -> fx.Graph:
-    graph = fx.Graph()
-    values: dict[str, fx.Node] = {INPUT: graph.placeholder("x")}
-    if channels_last:  # an optimized build: convs run on NHWC tensors, outputs go back to NCHW
-        values[INPUT] = graph.call_method("contiguous", (values[INPUT],), {"memory_format": torch.channels_last})
-    for step in steps:
-        inputs = [values[i] for i in step["inputs"]]
-        if step["module"] is not None:
-            target = flat[step["module"]] if flat else step["module"]
-            values[step["id"]] = graph.call_module(target, tuple(inputs))
-        else:
-            values[step["id"]] = REGISTRY[step["op"]].emit(graph, step["args"], inputs, step["inplace"])
-    result = [values[o] for o in outputs]
-    if channels_last:
-        result = [graph.call_method("contiguous", (r,)) for r in result]
-    graph.output(result[0] if len(result) == 1 else tuple(result))
-    graph.lint()
-    return graph
+_BASES = {cls.__name__: cls for cls in (ArchspecBlock, ArchspecModel)}
+
+
+def generated_class(base: type, name: str, program: Forward | RootProgram) -> type:
+    """The class for (base, name, program), made once per process."""
+    key = (base.__name__, name, program.key())
+    cls = _CLASSES.get(key)
+    if cls is None:
+        cls = _CLASSES[key] = base._archspec_make(name, program)
+    return cls
+
+
+def _restore(base: str, name: str, program: Forward | RootProgram) -> nn.Module:
+    cls = generated_class(_BASES[base], name, program)
+    return cls.__new__(cls)
+
+
+def with_program(model: ArchspecModel, program: RootProgram) -> None:
+    """Give a built model another root program (`archspec.optimize` runs a flat one)."""
+    model.__class__ = generated_class(ArchspecModel, type(model).__name__, program)
 
 
 def inplace_calls(tg: TypedGraph) -> set[str]:
@@ -173,12 +156,14 @@ def build_module(tg: TypedGraph, seed: int | None = None, meta: bool = False) ->
 def _build(tg: TypedGraph) -> ArchspecModel:
     safe = inplace_calls(tg)
     inplace_modules = _inplace_modules(tg, safe)
-    model = ArchspecModel(tg.name, _plan(tg, safe))
+    planner = ForwardPlanner(tg, safe)
+    root = generated_class(ArchspecModel, tg.class_name or tg.name, planner.root_program())
+    model = root(tg.name, _plan(tg, safe))
     for decl in tg.modules.values():
         parent_path, _, attr = decl.path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model
         if decl.kind == "container":
-            child = nn.Sequential() if decl.type == "Sequential" else Block(decl.type)
+            child = _container(decl.type, decl.path, planner)
         else:
             child = REGISTRY[decl.type].build(decl.args, decl.in_shapes, decl.path in inplace_modules)
         if hasattr(parent, attr) and attr not in parent._modules:  # validate refuses the names torch owns
@@ -187,5 +172,10 @@ def _build(tg: TypedGraph) -> ArchspecModel:
                             code="schema.reserved_name")
         parent.add_module(attr, child)
     apply_rules(model, tg)
-    model.compile_forward()
     return model
+
+
+def _container(kind: str, path: str, planner: ForwardPlanner) -> nn.Module:
+    if kind == "Sequential":
+        return nn.Sequential()
+    return generated_class(ArchspecBlock, kind, planner.block_forward(path))()

@@ -66,6 +66,7 @@ class TypedGraph:
     params: dict[str, Any] = field(default_factory=dict)
     init: list = field(default_factory=list)
     invocations: dict[int, Invocation] = field(default_factory=dict)
+    class_name: str | None = None  # the spec's `class_name`: the built model's class
 
     def call(self, node_id: str) -> Call:
         return self.graph.nodes[node_id]["call"]

@@ -130,9 +130,11 @@ class Lowerer:
         scope = Scope(env, "")
         scope.names[INPUT] = INPUT
         last = self.lower_list(model.nodes, scope, INPUT, src.child("nodes"), in_seq=None)
+        self._reorder("", model.order, model.nodes, src.child("order"))
         outputs = self._outputs(model.outputs, scope, last, src)
         graph = TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
-                           self.spec.file, dict(self.spec.params), list(model.init), self.invocations)
+                           self.spec.file, dict(self.spec.params), list(model.init), self.invocations,
+                           model.class_name)
         check_init_rules(graph, self.spec.source)
         check_dead_modules(graph)
         return graph
@@ -463,7 +465,8 @@ class Lowerer:
         if indexed and not primitive.has_module:
             raise SpecError(f"{primitive.name} has no module form, so it cannot be a seq item", src.at("block"),
                             src.hint("move it out of the seq"), code="graph.seq_item_function")
-        functional = primitive.stateless_function and not indexed
+        # A primitive with both forms (activations) is a module when named, a function call when not.
+        functional = primitive.stateless_function and not indexed and (name is None or not primitive.has_module)
         if name is None and not functional:
             raise SpecError(f"{primitive.name} makes a module, and outside a seq a module needs a name "
                             "(its attribute and state_dict prefix)", src.at(), src.hint("add `name:`"),
@@ -573,9 +576,14 @@ class Lowerer:
         for i, ref in enumerate(inputs):
             inner.names[f"input{i}"] = ref
         if sequence is not None:  # a sequence block: its items are indexed right under the block's name
+            if block.order is not None:
+                raise SpecError("a sequence block's items run in their index order, so `order` cannot change it",
+                                bsrc.at("order", key=True), bsrc.hint("drop `order`"), code="schema.order")
             last = self.lower_list(sequence.seq, inner, inputs[0], bsrc.child("nodes", 0, "seq"), in_seq=[0])
         else:
             last = self.lower_list(block.nodes, inner, inputs[0], bsrc.child("nodes"), in_seq=None)
+            if not scope.reuse:
+                self._reorder(path, block.order, block.nodes, bsrc.child("order"))
         out = last if block.output is None else self._ref(block.output, inner, bsrc.child("output"))
         self.invocations[token].output = out
         return out
@@ -608,6 +616,32 @@ class Lowerer:
                 raise SpecError(f"{block.block}.{pname}: {problem}", where, src.hint(), code="schema.param_type")
             env[pname] = coerce(decl, value)
         return env
+
+    def _reorder(self, path: str, order: list[str] | None, nodes: list, src: Src) -> None:
+        """Register the children of `path` in `order` (docs: "order"). The modules made under `path` are
+        the last entries of the module table, so the table keeps its global spec order otherwise."""
+        if not order:
+            return
+        declared = _declared_names(nodes)
+        for i, name in enumerate(order):
+            if name not in declared:
+                raise SpecError(f"`order` lists {name!r}, which no node here is named", src.at(i),
+                                src.hint(did_you_mean(name, sorted(declared)) or "list the names of this "
+                                         "block's nodes"), code="schema.order")
+            if order.index(name) != i:
+                raise SpecError(f"`order` lists {name!r} twice", src.at(i), src.hint(), code="schema.order")
+        prefix = path + "." if path else ""
+        mine = [(p, d) for p, d in self.modules.items() if p.startswith(prefix)]
+        first_seen: dict[str, int] = {}
+        for i, (p, _) in enumerate(mine):
+            first_seen.setdefault(p[len(prefix):].split(".")[0], i)
+
+        def rank(item: tuple) -> tuple[int, int]:
+            child = item[0][len(prefix):].split(".")[0]
+            return (0, order.index(child)) if child in order else (1, first_seen[child])
+
+        rest = {p: d for p, d in self.modules.items() if not p.startswith(prefix)}
+        self.modules = {**rest, **dict(sorted(mine, key=rank))}
 
     # ---- values -----------------------------------------------------------------------------
     def evaluate(self, value: Any, env: dict, src: Src, want: type | None = None, literal_ok: bool = False) -> Any:
@@ -657,6 +691,17 @@ class Lowerer:
         if not refs:
             raise GraphError("no outputs are left", src.at(), code="graph.no_outputs")
         return refs
+
+
+def _declared_names(nodes: list) -> set[str]:
+    """Names that nodes of a list may give to children: their `name`, or a table's literal name column."""
+    names = {n.name for n in nodes if n.name}
+    for node in nodes:
+        if node.table is not None and "name" in node.table.columns:
+            column = node.table.columns.index("name")
+            names |= {row.get("name") if isinstance(row, dict) else row[column] for row in node.table.rows
+                      if isinstance(row, dict) or len(row) > column}
+    return {n for n in names if isinstance(n, str)}
 
 
 def _strings(value) -> list[str]:

@@ -163,6 +163,12 @@ def _free_names(names: dict, reserved: frozenset, what: str) -> dict:
     return names
 
 
+# The order in which a block (or the network) registers its child modules: its print(model) order and its
+# state_dict order. Listed children come first, in this order; a listed name whose node is absent (`when`) is
+# skipped; children not listed follow in spec order.
+ModuleOrder = Annotated[list[Name], Field(min_length=1, max_length=256)]
+
+
 class BlockDef(Closed):
     """A composite block written in YAML from primitives and other composites."""
 
@@ -175,6 +181,7 @@ class BlockDef(Closed):
     let: dict[Name, Value] = Field(default_factory=dict, max_length=64)
     nodes: list[Node] = Field(default_factory=list, max_length=200_000)
     output: Ref | None = None
+    order: ModuleOrder | None = None
 
     @field_validator("params")
     @classmethod
@@ -199,6 +206,7 @@ class InitRule(Closed):
 class SpecFile(Closed):
     archspec: Literal[1]
     name: Name
+    class_name: Name | None = None  # the built model's class name (print(model), torchinfo); default: `name`
     description: str = Field(default="", max_length=4000)
     citation: str = Field(default="", max_length=2000)
     extends: str | None = Field(default=None, max_length=256)
@@ -208,6 +216,7 @@ class SpecFile(Closed):
     blocks: dict[Name, BlockDef] = Field(default_factory=dict, max_length=128)
     nodes: list[Node] = Field(min_length=1, max_length=200_000)
     outputs: Outputs | None = None
+    order: ModuleOrder | None = None
     init: list[InitRule] = Field(default_factory=list, max_length=64)
 
     @field_validator("params", "let")
