@@ -86,3 +86,65 @@ def load_by_order(target: torch.nn.Module, source: torch.nn.Module) -> None:
     for (key, ours), theirs in zip(dst.items(), src):
         assert ours.shape == theirs.shape, f"{key}: {tuple(ours.shape)} vs {tuple(theirs.shape)}"
     target.load_state_dict(dict(zip(dst, src)), strict=True)
+
+
+# ---- seed 003: pytorch-ssd's MobileNetV2, as the seed's code writes it (print and layout oracle) ----------
+
+def _seed_conv_bn(inp: int, oup: int, stride: int, relu: type) -> torch.nn.Sequential:
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(inp, oup, 3, stride, 1, bias=False), nn.BatchNorm2d(oup), relu(inplace=True))
+
+
+def _seed_conv_1x1_bn(inp: int, oup: int, use_batch_norm: bool, relu: type) -> torch.nn.Sequential:
+    nn = torch.nn
+    norm = [nn.BatchNorm2d(oup)] if use_batch_norm else []
+    return nn.Sequential(nn.Conv2d(inp, oup, 1, 1, 0, bias=False), *norm, relu(inplace=True))
+
+
+class InvertedResidual(torch.nn.Module):
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: float, use_batch_norm: bool, relu: type):
+        super().__init__()
+        nn = torch.nn
+        hidden = round(inp * expand_ratio)
+        self.use_res_connect = stride == 1 and inp == oup
+
+        def norm(c: int) -> list:
+            return [nn.BatchNorm2d(c)] if use_batch_norm else []
+
+        expand = [] if expand_ratio == 1 else [nn.Conv2d(inp, hidden, 1, 1, 0, bias=False), *norm(hidden),
+                                               relu(inplace=True)]
+        self.conv = nn.Sequential(*expand, nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                                  *norm(hidden), relu(inplace=True), nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+                                  *norm(oup))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(torch.nn.Module):
+    """Seed 003's MobileNetV2 (pytorch-ssd): t, c, n, s table, int(c * width_mult), ReLU6 or ReLU."""
+
+    def __init__(self, n_class: int = 1000, width_mult: float = 1.0, dropout_ratio: float = 0.2,
+                 use_batch_norm: bool = True, onnx_compatible: bool = False):
+        super().__init__()
+        nn = torch.nn
+        relu = nn.ReLU if onnx_compatible else nn.ReLU6
+        setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
+                   [6, 320, 1, 1]]
+        input_channel = int(32 * width_mult)
+        self.last_channel = int(1280 * width_mult) if width_mult > 1.0 else 1280
+        features = [_seed_conv_bn(3, input_channel, 2, relu)]
+        for t, c, n, s in setting:
+            output_channel = int(c * width_mult)
+            for i in range(n):
+                features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t,
+                                                 use_batch_norm, relu))
+                input_channel = output_channel
+        features.append(_seed_conv_1x1_bn(input_channel, self.last_channel, use_batch_norm, relu))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(dropout_ratio), nn.Linear(self.last_channel, n_class))
+
+    def forward(self, x):
+        x = self.features(x)
+        x = x.mean(3).mean(2)
+        return self.classifier(x)

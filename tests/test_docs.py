@@ -113,3 +113,20 @@ def test_hold_module_is_kept_but_not_called(tmp_path):
     assert "fc.weight" in model.state_dict() and model.fc.in_features == 16
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 4)
     assert archspec.compile(path).total_params == sum(p.numel() for p in model.parameters())
+
+
+def test_blocks_are_modules_example(tmp_path):
+    """docs/spec-language.md, "Blocks are modules": class names, registration order, standalone calls."""
+    example = next(b for b in yaml_blocks(DOC) if "name: ordered" in b)
+    path = tmp_path / "ordered.yaml"
+    path.write_text(example)
+    model = archspec.load(path, seed=0).eval()
+    assert type(model).__name__ == "OrderedNet" and type(model.unit1).__name__ == type(model.unit2).__name__ == "Unit"
+    assert type(model.unit1) is not type(model.unit2)
+    assert [n for n, _ in model.unit1.named_children()] == ["conv", "bn", "relu"]
+    assert [n for n, _ in model.unit2.named_children()] == ["conv", "bn", "shortcut", "relu"]
+    got = {}
+    model.unit2.register_forward_hook(lambda m, args, out: got.update(inp=args[0].clone(), out=out.clone()))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 16, 16))
+        assert torch.equal(model.unit2(got["inp"]), got["out"])

@@ -81,7 +81,8 @@ AUDIT = textwrap.dedent("""
     seen = []
     FORBIDDEN = ("os.system", "subprocess.", "os.exec", "os.posix_spawn", "os.fork", "os.spawn", "socket.", "pty.")
     # code may run from the Python installation, the virtual environment and the archspec package, as
-    # modules being imported; torch.fx compiles the forward it generates from the typed graph
+    # modules being imported; torch.fx and archspec's codegen compile the forwards they generate from the
+    # typed graph (validated identifiers and typed literals only)
     ROOTS = tuple(os.path.realpath(p) + os.sep
                   for p in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(archspec.__file__))})
     def imported_module(name):
@@ -91,7 +92,7 @@ AUDIT = textwrap.dedent("""
             seen.append([event, repr(args)[:80]])
         elif event == "exec":
             name = getattr(args[0], "co_filename", "?")
-            if not (name.startswith("<eval_with_key>") or imported_module(name)):
+            if not (name.startswith(("<eval_with_key>", "<archspec-generated ")) or imported_module(name)):
                 seen.append([event, name])
     sys.addaudithook(hook)
     # canaries: the hook must see code that merely claims to be a module file, or comes from elsewhere

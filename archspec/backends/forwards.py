@@ -164,7 +164,8 @@ class ForwardPlanner:
             inner = self._outermost_callable(call, owner)
             if inner is None:
                 target = None if call.module is None else _relative(call.module, base)
-                steps.append(Step(call.id, call.op, target, call.args, tuple(call.inputs), call.id in self.inplace))
+                args = call.args if target is None else None  # a module holds its own args (widths, strides)
+                steps.append(Step(call.id, call.op, target, args, tuple(call.inputs), call.id in self.inplace))
             elif inner not in done:
                 done.add(inner)
                 inv = self.tg.invocations[inner]
