@@ -48,11 +48,11 @@ def test_duplicate_registration_is_refused():
 
 
 def test_inplace_is_never_used_on_a_tensor_read_twice():
+    import inspect
+
     from conftest import ROOT
 
     import archspec
-
-    import inspect
 
     model = archspec.load(ROOT / "specs/resnet50.yaml")
     code = inspect.getsource(type(model.layer1[0]).forward)  # the Bottleneck's own generated forward
