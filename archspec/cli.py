@@ -94,7 +94,7 @@ def _report_optimized(model, graph) -> None:
     fast = archspec.optimize(model)
     x = _example_input(graph)
     before, after = interleaved_medians([model, fast], x, repeats=15)
-    print(f"optimized (BatchNorm folded, split convs merged, channels_last={fast._plan['channels_last']}): "
+    print(f"optimized (BatchNorm folded, split convs merged, channels_last={fast._plan.channels_last}): "
           f"batch 1 forward {before * 1e3:.2f} ms -> {after * 1e3:.2f} ms ({after / before:.2f}x), "
           f"medians of 15 interleaved runs")
 

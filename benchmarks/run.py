@@ -99,7 +99,7 @@ def row(name: str, repeats: int) -> dict | None:
         load_by_order(ours, ref)
     ours.eval(), ref.eval()
     fast = archspec.optimize(ours)
-    shape = ours._plan["input_shape"]
+    shape = ours._plan.input_shape
     result = {"spec": name, "reference": f"{type(ref).__module__.split('.')[0]}.{type(ref).__name__}"}
     for batch in (1, 8):
         x = torch.randn(batch, *shape)

@@ -23,11 +23,11 @@ def relative_error(a, b) -> float:
 def test_optimized_outputs_equal(spec):
     model = built(spec)
     fast = archspec.optimize(model, mdconv="always", channels_last="always")
-    x = torch.randn(2, *model._plan["input_shape"], generator=torch.Generator().manual_seed(2))
+    x = torch.randn(2, *model._plan.input_shape, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         for scale in (0.1, 1.0, 10.0):
             assert relative_error(model(scale * x), fast(scale * x)) < 1e-5, scale
-    ops = {step["op"] for step in fast._plan["eval"]}
+    ops = {step.op for step in fast._plan.steps["eval"]}
     assert not ops & {"batchnorm", "dropout", "identity", "grouped_conv2d", "mixed_conv2d"} or \
         spec.stem.startswith(("se_ibn", "osnet_ibn"))  # IBN's BatchNorm reads a channel slice, not a conv
 
@@ -51,7 +51,7 @@ def test_folding_keeps_beta_on_a_tiny_conv_bn(tmp_path):
     with torch.no_grad():
         model.bn.bias.copy_(torch.tensor([1.0, -2.0, 3.0]))
     fast = archspec.optimize(model)
-    assert not any(step["op"] == "batchnorm" for step in fast._plan["eval"])
+    assert not any(step.op == "batchnorm" for step in fast._plan.steps["eval"])
     x = torch.randn(1, 2, 5, 5)
     with torch.no_grad():
         assert torch.allclose(fast(x), model(x), atol=1e-5)
@@ -63,7 +63,7 @@ def test_optimize_leaves_the_original_alone():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     archspec.optimize(model)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert any(step["op"] == "batchnorm" for step in model._plan["eval"])
+    assert any(step.op == "batchnorm" for step in model._plan.steps["eval"])
 
 
 def test_optimized_module_pickles_and_traces(tmp_path):
@@ -81,7 +81,7 @@ def test_torch_compile_aot_eager(spec):
     torch._dynamo.reset()
     model = archspec.load(spec, seed=0).eval()
     compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
-    x = torch.randn(1, *model._plan["input_shape"])
+    x = torch.randn(1, *model._plan.input_shape)
     with torch.no_grad():
         expected = model(x)
         got = compiled(x)

@@ -79,3 +79,26 @@ def test_a_primitive_file_added_to_ops_is_discovered(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert out.stdout.split() == ["True", "False"], out.stderr
+
+
+def test_no_primitive_name_is_a_string_literal_outside_ops():
+    """Backends ask primitives what they are (registry hooks: stateful, passthrough_in_eval, folds_into_previous,
+    absorbs_norm, vector_weight, fused, source), never their names."""
+    import ast
+
+    import archspec
+    from archspec.graph.init_rules import NONLINEARITIES
+
+    package = Path(archspec.__file__).parent
+    # Other vocabularies that share words with primitive names: torch.nn.init's gain names, and the categories
+    # that colour the diagram.
+    other_vocabularies = {"init_rules.py": set(NONLINEARITIES), "diagram.py": {"linear"}}
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if "ops" in path.relative_to(package).parts:
+            continue
+        allowed = other_vocabularies.get(path.name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in REGISTRY and node.value not in allowed:
+                found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert not found, found

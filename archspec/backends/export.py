@@ -22,7 +22,7 @@ class ExportError(ArchspecError):
 
 
 def example_input(model: torch.nn.Module, batch: int = 2) -> torch.Tensor:
-    return torch.randn(batch, *model._plan["input_shape"])
+    return torch.randn(batch, *model._plan.input_shape)
 
 
 def export_onnx(model: torch.nn.Module, path: str | Path, opset: int | None = None) -> None:

@@ -49,6 +49,41 @@ class Forward:
 
 
 @dataclass(frozen=True)
+class PlanStep:
+    """One call of a flat plan: the IR's Call as the backends use it, with the builder's in-place decision."""
+
+    id: str
+    op: str
+    args: Any
+    module: str | None
+    inputs: tuple[str, ...]
+    inplace: bool
+    in_shapes: tuple[tuple[int, ...], ...]
+    out_shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FlatPlan:
+    """The live calls of each mode in order, and the outputs: what `archspec.optimize` rewrites."""
+
+    steps: dict[str, tuple[PlanStep, ...]]  # mode ("train", "eval") -> steps
+    outputs: dict[str, tuple[str, ...]]
+    input_shape: tuple[int, ...]
+    channels_last: bool = False
+
+    @classmethod
+    def of(cls, tg: TypedGraph, inplace: set[str]) -> FlatPlan:
+        steps = {}
+        for mode in ("train", "eval"):
+            live = tg.live(mode)
+            steps[mode] = tuple(PlanStep(c.id, c.op, c.args, c.module, tuple(c.inputs), c.id in inplace,
+                                         tuple(tuple(s) for s in c.in_shapes), tuple(c.out_shape))
+                                for c in tg.calls() if c.id in live)
+        outputs = {mode: tuple(refs) for mode, refs in tg.outputs.items()}
+        return cls(steps, outputs, tuple(tg.input_shape))
+
+
+@dataclass(frozen=True)
 class RootProgram:
     train: Forward
     eval: Forward

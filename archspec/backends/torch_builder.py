@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from archspec.backends.codegen import compile_method, forward_source
-from archspec.backends.forwards import Forward, ForwardPlanner, RootProgram
+from archspec.backends.forwards import FlatPlan, Forward, ForwardPlanner, RootProgram
 from archspec.backends.init import apply_rules
 from archspec.errors import Location, SpecError
 from archspec.graph.ir import INPUT, TypedGraph
@@ -50,7 +50,7 @@ class ArchspecModel(ArchspecBlock):
 
     _archspec_program: ClassVar[RootProgram]
 
-    def __init__(self, name: str, plan: dict):
+    def __init__(self, name: str, plan: FlatPlan | None):
         super().__init__()
         self.arch_name = name
         self._plan = plan  # the flat call list of each mode, which `archspec.optimize` rewrites
@@ -125,16 +125,6 @@ def _inplace_modules(tg: TypedGraph, safe: set[str]) -> set[str]:
     return {m for m, ok in verdict.items() if ok}
 
 
-def _plan(tg: TypedGraph, safe: set[str]) -> dict:
-    plan: dict[str, Any] = {"outputs": tg.outputs, "input_shape": tg.input_shape, "channels_last": False}
-    for mode in ("train", "eval"):
-        live = tg.live(mode)
-        plan[mode] = [{"id": c.id, "op": c.op, "args": c.args, "module": c.module, "inputs": c.inputs,
-                       "inplace": c.id in safe, "in_shapes": c.in_shapes, "out_shape": c.out_shape}
-                      for c in tg.calls() if c.id in live]
-    return plan
-
-
 def build_module(tg: TypedGraph, seed: int | None = None, meta: bool = False) -> ArchspecModel:
     """Build the nn.Module for a typed graph: torch's default init, then the spec's `init:` rules.
 
@@ -158,7 +148,7 @@ def _build(tg: TypedGraph) -> ArchspecModel:
     inplace_modules = _inplace_modules(tg, safe)
     planner = ForwardPlanner(tg, safe)
     root = generated_class(ArchspecModel, tg.class_name or tg.name, planner.root_program())
-    model = root(tg.name, _plan(tg, safe))
+    model = root(tg.name, FlatPlan.of(tg, safe))
     for decl in tg.modules.values():
         parent_path, _, attr = decl.path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model

@@ -9,6 +9,7 @@ from typing import Any
 
 from archspec.errors import SpecError, did_you_mean
 from archspec.graph.ir import TypedGraph
+from archspec.ops import REGISTRY
 from archspec.source import Located
 from archspec.spec import expr
 
@@ -32,7 +33,6 @@ SIGNATURES: dict[str, tuple] = {
 }
 SCHEME_NAMES = tuple(SIGNATURES)
 FAN_SCHEMES = ("kaiming_normal", "kaiming_uniform", "xavier_uniform", "xavier_normal")  # need a tensor of 2+ dims
-ONE_D_WEIGHTS = ("batchnorm", "instancenorm")  # primitives whose weight is a vector
 
 
 class InitError(ValueError):
@@ -104,7 +104,7 @@ def check_init_rules(tg: TypedGraph, located: Located) -> None:
             except (InitError, expr.ExprError) as exc:
                 raise SpecError(str(exc), located.loc(("init", i, key)), code="schema.init") from None
             if name in FAN_SCHEMES:
-                flat = [p for p in matched if key == "bias" or leaves[p].type in ONE_D_WEIGHTS]
+                flat = [p for p in matched if key == "bias" or REGISTRY[leaves[p].type].vector_weight]
                 if flat:
                     raise SpecError(f"{name} needs a tensor of two or more dimensions, but the {key} of "
                                     f"{flat[0]} ({leaves[flat[0]].type}) is a vector", located.loc(("init", i, key)),

@@ -500,8 +500,7 @@ class Lowerer:
             if existing is None or existing.args != args:
                 raise GraphError(f"shared module {path!r} is called with different args", src.at(),
                                  code="graph.shared_mismatch")
-            stateful = primitive.category in ("conv", "norm", "linear")
-            if stateful and [s[0] for s in existing.in_shapes] != [s[0] for s in shapes]:
+            if primitive.stateful and [s[0] for s in existing.in_shapes] != [s[0] for s in shapes]:
                 raise ShapeError(f"shared module {path!r} built for {format_shape(existing.in_shapes[0])} "
                                  f"is called on {format_shape(shapes[0])}", src.at(), code="shape.shared")
             existing.calls += 1

@@ -17,6 +17,8 @@ class BatchNorm(Primitive):
 
     name = "batchnorm"
     category = "norm"
+    folds_into_previous = True
+    vector_weight = True
     Args = BatchNormArgs
     mutable_output = True
 

@@ -32,6 +32,7 @@ class Conv2d(Primitive):
 
     name = "conv2d"
     category = "conv"
+    absorbs_norm = True
     Args = Conv2dArgs
     mutable_output = True
 

@@ -15,6 +15,7 @@ class Dropout(Primitive):
 
     name = "dropout"
     category = "regularization"
+    passthrough_in_eval = True
     Args = DropoutArgs
 
     def key_args(self, args):

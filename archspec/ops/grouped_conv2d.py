@@ -60,3 +60,18 @@ class GroupedConv2d(Primitive):
         outs = split_channels(args.out, len(args.kernel))
         convs = [(i, o, k, args.stride, args.padding, 1) for i, o, k in zip(ins, outs, args.kernel)]
         return SplitConv("GroupedConv2d", "grouped_conv", ins, convs)
+
+    def fused(self, module):
+        from archspec.ops._torch_modules import grouped_conv
+
+        convs = list(getattr(module, module.attr))
+        same = len({(c.in_channels, c.out_channels, c.kernel_size) for c in convs}) == 1
+        return (grouped_conv(convs), "conv2d") if same else None
+
+    def source(self, module):
+        return module.source()
+
+    def source_helpers(self):
+        from archspec.ops._torch_modules import SplitConv
+
+        return [SplitConv]

@@ -11,6 +11,7 @@ class Identity(Primitive):
 
     name = "identity"
     category = "shape"
+    passthrough_in_eval = True
 
     def build(self, args, shapes, inplace=False):
         from torch import nn

@@ -18,6 +18,7 @@ class InstanceNorm(Primitive):
 
     name = "instancenorm"
     category = "norm"
+    vector_weight = True
     Args = InstanceNormArgs
     mutable_output = True
 

@@ -16,6 +16,7 @@ class Linear(Primitive):
 
     name = "linear"
     category = "linear"
+    absorbs_norm = True
     Args = LinearArgs
     mutable_output = True
 

@@ -26,6 +26,7 @@ class MixedConv2d(Primitive):
 
     name = "mixed_conv2d"
     category = "conv"
+    fuse_needs_measurement = True  # the zero-padded kernel does more MACs: faster only where measured
     Args = MixedArgs
     mutable_output = True
 
@@ -55,3 +56,17 @@ class MixedConv2d(Primitive):
         parts = split_channels(shapes[0][0], len(args.kernel))
         convs = [(c, c, k, args.stride, k // 2, c) for c, k in zip(parts, args.kernel)]
         return SplitConv("MDConv", "mixed_depthwise_conv", parts, convs)
+
+    def fused(self, module):
+        from archspec.ops._torch_modules import grouped_conv, padded_depthwise
+
+        convs = list(getattr(module, module.attr))
+        return (grouped_conv(convs) if len(convs) == 1 else padded_depthwise(convs)), "conv2d"
+
+    def source(self, module):
+        return module.source()
+
+    def source_helpers(self):
+        from archspec.ops._torch_modules import SplitConv
+
+        return [SplitConv]

@@ -47,6 +47,17 @@ class Primitive:
     supports_inplace: ClassVar[bool] = False
     # (args, input shapes) that the registry tests build and run against the static rules.
     example: ClassVar[tuple[dict, list[Shape]]] = ({}, [(3, 4, 4)])
+    # What the backends ask about a primitive, so that none of them needs its name:
+    # - the inference build (`archspec.optimize`) drops the call: in eval mode it returns its input;
+    passthrough_in_eval: ClassVar[bool] = False
+    # - a per-channel affine norm that the inference build folds into the layer before it ...
+    folds_into_previous: ClassVar[bool] = False
+    # - ... when that layer absorbs it: its weight's dim 0 and its bias are per output channel;
+    absorbs_norm: ClassVar[bool] = False
+    # - its `weight` is a vector, so fan-based init schemes (kaiming, xavier) do not apply to it.
+    vector_weight: ClassVar[bool] = False
+    # - `fused` may return a module that is only faster on some inputs: the inference build measures it first.
+    fuse_needs_measurement: ClassVar[bool] = False
 
     def infer(self, args: Any, shapes: Sequence[Shape]) -> Shape:
         return shapes[0]
@@ -68,6 +79,24 @@ class Primitive:
     def emit(self, graph: torch.fx.Graph, args: Any, inputs: list, inplace: bool = False):
         """Functional primitives add their call to `graph` here; module primitives return None."""
         return None
+
+    @property
+    def stateful(self) -> bool:
+        """Its module's parameters are sized by the input's channels, so a shared module (`call:`) must see the
+        same channel count at every call."""
+        return self.category in ("conv", "norm", "linear")
+
+    def fused(self, module: torch.nn.Module) -> tuple[torch.nn.Module, str] | None:
+        """An equivalent, faster module for inference, and the primitive it then is; None: keep it."""
+        return None
+
+    def source(self, module: torch.nn.Module) -> str:
+        """The Python expression that rebuilds `module` in an exported file (which imports `nn`)."""
+        return "nn." + repr(module)
+
+    def source_helpers(self) -> list[type]:
+        """Classes whose source an exported file must carry to evaluate `source`."""
+        return []
 
     @property
     def has_module(self) -> bool:
