@@ -21,6 +21,7 @@ from archspec.errors import (
     short_repr,
 )
 from archspec.graph.analysis import check_dead_modules
+from archspec.graph.binding import unknown_arg_errors
 from archspec.graph.init_rules import check_init_rules
 from archspec.graph.ir import INPUT, Call, Invocation, ModuleDecl, TypedGraph
 from archspec.graph.limits import Limits, check_held, check_input
@@ -522,12 +523,8 @@ class Lowerer:
                         force: dict):
         fields = primitive.Args.model_fields
         raw = node.args
-        for key in raw:
-            if key not in fields:
-                raise SpecError(f"{primitive.name} has no param {key!r}", src.at(key, key=True),
-                                src.hint(did_you_mean(key, fields) or
-                                         f"its params: {', '.join(fields) or 'none'}"),
-                                code="schema.extra_forbidden")
+        for error in unknown_arg_errors(primitive.name, fields, raw, lambda key: src.at(key, key=True), src.hint):
+            raise error
         values = {k: self.evaluate(v, scope.env, src.child(k), literal_ok=_accepts_str(fields[k]))
                   for k, v in raw.items()}
         for key in fields:
@@ -590,12 +587,8 @@ class Lowerer:
     def _block_params(self, block: BlockDef, node: CallNode, scope: Scope, src: Src, row: dict,
                       force: dict) -> dict:
         raw = node.args
-        for key in raw:
-            if key not in block.params:
-                raise SpecError(f"{block.block} has no param {key!r}", src.at(key, key=True),
-                                src.hint(did_you_mean(key, block.params) or
-                                         f"its params: {', '.join(block.params) or 'none'}"),
-                                code="schema.extra_forbidden")
+        for error in unknown_arg_errors(block.block, block.params, raw, lambda key: src.at(key, key=True), src.hint):
+            raise error
         env: dict[str, Any] = {}
         for pname, decl in block.params.items():
             if pname in force:

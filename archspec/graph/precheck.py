@@ -1,19 +1,13 @@
 """A static pass before lowering that finds every unknown block and unknown block arg in a spec at once,
-so that several independent mistakes are reported together (lowering stops at its first error)."""
+so that several independent mistakes are reported together (lowering stops at its first error). Args are
+checked by `binding`, as lowering checks them; lowering checks again only where a param picks the block."""
 
 from __future__ import annotations
 
 from archspec.errors import ErrorGroup, SpecError, did_you_mean
+from archspec.graph.binding import accepted_args, unknown_arg_errors
 from archspec.ops import REGISTRY
 from archspec.spec.models import CallNode, SeqNode
-
-
-def known_args(name: str, blocks: dict) -> set[str] | None:
-    if name in REGISTRY:
-        return set(REGISTRY[name].Args.model_fields)
-    if name in blocks:
-        return set(blocks[name][0].params)
-    return None
 
 
 def check_nodes(nodes: list, path: tuple, located, blocks: dict, names: set[str], errors: list) -> None:
@@ -26,19 +20,14 @@ def check_nodes(nodes: list, path: tuple, located, blocks: dict, names: set[str]
 
 
 def check_call(node: CallNode, here: tuple, located, blocks: dict, names: set[str], errors: list) -> None:
-    params = known_args(node.block, blocks)
+    params = accepted_args(node.block, blocks)
     if params is None:
         if node.block not in names:  # a str param or let value may pick the block; lowering checks it
             hint = did_you_mean(node.block, sorted(set(REGISTRY) | set(blocks))) or "run `archspec blocks`"
             errors.append(SpecError(f"unknown block {node.block!r}", located.loc(here + ("block",)), hint,
                                     code="schema.unknown_block"))
         return
-    columns = set(node.table.columns) if node.table else set()
-    for key in node.args:
-        if key not in params and key not in columns:
-            hint = did_you_mean(key, params) or f"its params: {', '.join(sorted(params)) or 'none'}"
-            errors.append(SpecError(f"{node.block} has no param {key!r}", located.loc(here + (key,), prefer_key=True),
-                                    hint, code="schema.extra_forbidden"))
+    errors += unknown_arg_errors(node.block, params, node.args, lambda key: located.loc(here + (key,), prefer_key=True))
 
 
 def precheck(spec, blocks: dict) -> None:
@@ -51,6 +40,8 @@ def precheck(spec, blocks: dict) -> None:
         check_nodes(block.nodes, ("blocks", name, "nodes"), spec.source, blocks, block_names, errors)
     if len(errors) > 1:
         raise ErrorGroup(errors)
+    if errors:
+        raise errors[0]
 
 
 __all__ = ["precheck"]
