@@ -21,6 +21,9 @@ __all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build",
 __version__ = "0.1.0"
 
 
+Shape = tuple[int, ...] | list[int] | None  # an input size: (C, H, W) or (C,)
+
+
 def parse(path: str | Path, **overrides: Any) -> Spec:
     """Load and validate a spec file (following `extends`) with param overrides."""
     from archspec.spec.loader import parse as _parse
@@ -28,8 +31,13 @@ def parse(path: str | Path, **overrides: Any) -> Spec:
     return _parse(path, overrides)
 
 
-def compile(spec: Spec | str | Path, limits: Limits | None = None, **overrides: Any) -> TypedGraph:  # noqa: A001
-    """Lower a spec to the typed graph: shapes, params and MACs of every call. No torch."""
+def compile(spec: Spec | str | Path, limits: Limits | None = None, input: Shape = None,  # noqa: A001, A002
+            **overrides: Any) -> TypedGraph:
+    """Lower a spec to the typed graph: shapes, params and MACs of every call. No torch.
+
+    `input=(C, H, W)` replaces the spec's declared input; caps apply to it, and a net that cannot take it
+    fails with a located shape error that says the input was overridden.
+    """
     from archspec.gcpause import gc_paused
     from archspec.graph.lower import lower
 
@@ -38,6 +46,10 @@ def compile(spec: Spec | str | Path, limits: Limits | None = None, **overrides: 
             spec = parse(spec, **overrides)
         elif overrides:
             raise TypeError("pass overrides to parse() when giving a parsed Spec")
+        if input is not None:
+            from archspec.spec.loader import override_input
+
+            spec = override_input(spec, input)
         return lower(spec, limits)
 
 
@@ -56,12 +68,13 @@ def build(graph: TypedGraph, seed: int | None = None, meta: bool = False, limits
 
 
 def load(path: str | Path, limits: Limits | None = None, seed: int | None = None,
-         weights: str | Path | None = None, **overrides: Any) -> nn.Module:
+         weights: str | Path | None = None, input: Shape = None, **overrides: Any) -> nn.Module:  # noqa: A002
     """Spec file -> a plain torch.nn.Module. Keyword arguments override the spec's params.
 
     `weights` (.safetensors, .pt, .pth) loads strictly; names, shapes and dtypes are checked first.
+    `input=(C, H, W)` replaces the declared input (see `compile`).
     """
-    graph = compile(path, limits, **overrides)
+    graph = compile(path, limits, input, **overrides)
     model = build(graph, seed, limits=limits)
     if weights is not None:
         from archspec.backends.weights import load_weights
@@ -85,20 +98,38 @@ def save(model: nn.Module, path: str | Path) -> None:
     save_weights(model, path)
 
 
-def summary(spec: Spec | TypedGraph | str | Path, depth: int = 2, **overrides: Any) -> str:
-    """The per-block table that `archspec build` prints."""
+def summary(spec: Spec | TypedGraph | nn.Module | str | Path, depth: int = 2, batch: int = 1,
+            input: Shape = None, **overrides: Any) -> str:  # noqa: A002
+    """The per-block table that `archspec build` prints, with memory at `batch` in its footer.
+
+    `spec` may also be a module built by archspec (its typed graph is kept on it).
+    """
     from archspec.backends.summary import render
 
-    graph = spec if isinstance(spec, TypedGraph) else compile(spec, **overrides)
-    return render(graph, depth)
+    return render(_graph_of(spec, input, overrides), depth, batch)
 
 
-def draw(spec: Spec | TypedGraph | str | Path, depth: int = 2, rankdir: str = "TB", **overrides: Any):
-    """The architecture diagram as a `graphviz.Digraph` (Jupyter displays it). No torch."""
+def draw(spec: Spec | TypedGraph | str | Path, depth: int = 2, rankdir: str = "TB", input: Shape = None,  # noqa: A002
+         **overrides: Any):
+    """The architecture diagram as a `graphviz.Digraph` (Jupyter displays it). No torch.
+
+    `depth` groups calls by the first `depth` parts of their module path (0: every call), as `summary` does.
+    """
     from archspec.backends.diagram import diagram
 
-    graph = spec if isinstance(spec, TypedGraph) else compile(spec, **overrides)
-    return diagram(graph, depth, rankdir)
+    return diagram(_graph_of(spec, input, overrides), depth, rankdir)
+
+
+def _graph_of(spec: Any, input_shape: Shape, overrides: dict) -> TypedGraph:
+    """A typed graph from a graph, a built module, a parsed spec or a spec file."""
+    graph = getattr(spec, "_archspec_graph", None)
+    if graph is not None:
+        spec = graph.graph
+    if not isinstance(spec, TypedGraph):
+        return compile(spec, None, input_shape, **overrides)
+    if input_shape is not None or overrides:
+        raise TypeError("a compiled graph or built module has its input and params already: pass the spec file")
+    return spec
 
 
 def cli_main(argv: list[str] | None = None) -> int:

@@ -94,6 +94,26 @@ def write_atomic(path: str | Path, data: bytes | str) -> None:
         raise
 
 
+def install_file(src: str | Path, path: str | Path) -> None:
+    """Move a finished file `src` (written in `path`'s folder) onto `path` under the rules of `write_atomic`:
+    a new file gets the mode the umask allows, a replaced one keeps its bits, a character device is written
+    through. `src` is gone afterwards, whatever happens."""
+    path, src = Path(path), Path(src)
+    try:
+        info = check_output(path)
+        if info is not None and stat.S_ISCHR(info.st_mode):
+            _write_through(path, src.read_bytes())
+            return
+        os.chmod(src, stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~_umask())
+        os.replace(src, path)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise _refuse(path, f"cannot write: {exc.strerror or exc}") from exc
+    finally:
+        src.unlink(missing_ok=True)
+
+
 def _write_through(path: Path, payload: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:

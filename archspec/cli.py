@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,26 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
 CAP = 1 << 62  # caps are the caller's; this only keeps them plain machine integers
 SEED = _int_in(0, (1 << 64) - 1, "a seed")
 DEPTH = _int_in(0, 64, "a depth")
+BATCH = _int_in(1, 1 << 20, "a batch")
+MAX_DIM = 1 << 16  # a spec's `input:` sizes have the same bounds
+
+
+def INPUT_SIZE(text: str) -> tuple[int, ...]:  # noqa: N802 (an argparse type, named like the others)
+    """`--input C,H,W` (or `C` for a vector input): 1 to 3 sizes from 1 to 65,536; anything else is exit 2."""
+    parts = text.replace("x", ",").replace("×", ",").split(",")
+    if not 1 <= len(parts) <= 3 or not all(p.strip().isdigit() and len(p.strip()) <= 6 for p in parts):
+        raise argparse.ArgumentTypeError(f"--input expects C,H,W (1 to 3 sizes), got {text[:40]!r}")
+    sizes = tuple(int(p) for p in parts)
+    if not all(1 <= d <= MAX_DIM for d in sizes):
+        raise argparse.ArgumentTypeError(f"--input sizes must be from 1 to {MAX_DIM:,}, got {text[:40]!r}")
+    return sizes
+
+
+def _compile(args: argparse.Namespace, path: str):
+    """Compile `path` with the command's caps, `--set` params and `--input` size."""
+    import archspec
+
+    return archspec.compile(path, _limits(args), getattr(args, "input", None), **_overrides(args.set))
 
 
 def _limits(args: argparse.Namespace):
@@ -69,8 +90,8 @@ def _torch_available(spec: str) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     import archspec
 
-    graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
-    print(archspec.summary(graph, depth=args.depth))
+    graph = _compile(args, args.spec)
+    print(archspec.summary(graph, depth=args.depth, batch=args.batch))
     from archspec.graph.limits import check_build
 
     check_build(_limits(args), graph)  # before torch is imported
@@ -106,22 +127,21 @@ def _example_input(graph):
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import archspec
 
     results, worst = [], EXIT_OK
     for path in args.spec:
         try:
-            graph = archspec.compile(path, _limits(args), **_overrides(args.set))
+            graph = _compile(args, path)
             results.append({"file": path, "ok": True, "params": graph.total_params,
                             "macs": graph.total_macs("eval")})
             if not args.json:
-                print(f"{path}: ok ({graph.name}, {graph.total_params:,} params)")
+                print(clean(f"{path}: ok ({graph.name}, {graph.total_params:,} params)"))
         except ArchspecError as exc:
             errors = exc.errors if isinstance(exc, ErrorGroup) else [exc]
             results.append({"file": path, "ok": False, "errors": [e.to_json() for e in errors]})
             worst = max(worst, exc.exit_code)
             if not args.json:
-                print(exc.format(), file=sys.stderr)
+                say(exc.format())
     if args.json:
         print(json.dumps(results, indent=2))
     return worst
@@ -142,25 +162,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_draw(args: argparse.Namespace) -> int:
     import archspec
+    from archspec.formats import pick_format
+
+    fmt = pick_format("draw", args.output, args.format, default="svg" if args.output else "dot")
     from archspec.backends.render import render_bytes, write
 
-    graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
+    graph = _compile(args, args.spec)
     dot = archspec.draw(graph, depth=args.depth, rankdir=args.rankdir)
     if args.output is None:
-        fmt = args.format or "dot"
         sys.stdout.buffer.write(render_bytes(dot, fmt, where=args.spec))
         return EXIT_OK
-    fmt = write(dot, args.output, args.format, where=args.spec)
-    print(f"wrote {args.output} ({fmt}, depth {args.depth})", file=sys.stderr)
+    write(dot, args.output, fmt, where=args.spec)
+    say(f"wrote {args.output} ({fmt}, depth {args.depth})")
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     import archspec
-    from archspec.backends.export import export
+    from archspec.formats import pick_format
 
-    graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
-    if args.format in ("onnx", "torchscript"):  # refuse before building: tracing runs at batch 2
+    fmt = pick_format("export", args.output, args.format)
+    graph = _compile(args, args.spec)
+    if fmt != "python":  # refuse before building: tracing runs at batch 2
         from archspec.backends.export import TRACE_BATCH
         from archspec.errors import Location
         from archspec.graph.limits import check_traced
@@ -171,8 +194,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         from archspec.backends.weights import load_weights
 
         load_weights(model, args.weights, graph)
-    export(model, graph, args.output, args.format, _limits(args))
-    print(f"wrote {args.output} ({args.format})", file=sys.stderr)
+    from archspec.backends.export import export
+
+    written = export(model, graph, args.output, fmt, _limits(args))
+    say(f"wrote {args.output} ({fmt})")
+    for extra in written[1:]:
+        say(f"wrote {extra} (the weights of {args.output}: keep it beside it, an ONNX file above 2 GB cannot "
+            "hold them)")
     return EXIT_OK
 
 
@@ -191,86 +219,165 @@ def cmd_port(args: argparse.Namespace) -> int:
     model.load_state_dict(mapped, strict=True)
     if source is not None:
         error = verify(model, source, source_state, graph.input_shape)
-        print(f"verified against {args.verify}: max output difference {error:.2e} of the largest output",
-              file=sys.stderr)
+        say(f"verified against {args.verify}: max output difference {error:.2e} of the largest output")
         if error > 1e-4:
-            print("archspec: the ported model does not agree with the source model", file=sys.stderr)
+            say("archspec: the ported model does not agree with the source model")
             return EXIT_INVALID
     save_weights(model, args.output)
-    print(f"wrote {args.output}: {len(mapped)} tensors mapped by position", file=sys.stderr)
+    say(f"wrote {args.output}: {len(mapped)} tensors mapped by position")
     return EXIT_OK
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
-    from archspec.docs_gen import blocks_text
+    from archspec.docs_gen import block_text, blocks_text
 
-    sys.stdout.write(blocks_text())
+    sys.stdout.write(blocks_text() if args.name is None else block_text(args.name))
     return EXIT_OK
 
 
+DEPTH_HELP = ("group calls by the first D parts of their module path, the same in build and draw: 1 = top-level "
+              "nodes, 2 = block instances (default), 3 = inside blocks, 0 = every call")
+INPUT_HELP = "override the spec's declared input size, e.g. 3,256,128 (caps apply to it)"
+EXAMPLES = {
+    "build": ["archspec build specs/osnet_x1_0.yaml",
+              "archspec build specs/resnet50.yaml --set num_classes=10 --depth 1 --batch 32",
+              "archspec build specs/osnet_x1_0.yaml --input 3,128,64 --meta"],
+    "validate": ["archspec validate specs/*.yaml", "archspec validate --json bad.yaml"],
+    "schema": ["archspec schema -o archspec.schema.json"],
+    "draw": ["archspec draw specs/osnet_x1_0.yaml -o osnet.svg",
+             "archspec draw specs/resnet50.yaml --depth 1 --format dot > resnet50.dot"],
+    "export": ["archspec export specs/osnet_x1_0.yaml -o osnet.onnx --weights w.safetensors",
+               "archspec export specs/mobilenet_v2.yaml -o mnv2.pt2 --input 3,160,160",
+               "archspec export specs/osnet_x1_0.yaml --format python -o osnet.py"],
+    "port": ["archspec port tv_mobilenet_v2.pth --spec specs/mobilenet_v2.yaml -o mnv2.safetensors "
+             "--verify torchvision:mobilenet_v2"],
+    "blocks": ["archspec blocks", "archspec blocks Bottleneck"],
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its messages cleaned of control characters (an argument may hold an ANSI escape)."""
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        super()._print_message(clean(message) if message else message, file)
+
+
+def _spec_options(p: argparse.ArgumentParser, input_size: bool = True) -> None:
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", type=_set_pair,
+                   help="override a param (repeatable)")
+    if input_size:
+        p.add_argument("--input", type=INPUT_SIZE, metavar="C,H,W", help=INPUT_HELP)
+    p.add_argument("--max-params", type=_int_in(0, CAP, "--max-params"), default=2_000_000_000,
+                   help="refuse specs above this many params")
+    p.add_argument("--max-calls", type=_int_in(1, CAP, "--max-calls"), default=100_000,
+                   help="refuse graphs above this many calls")
+    p.add_argument("--max-repeat", type=_int_in(1, CAP, "--max-repeat"), default=4096,
+                   help="refuse a repeat above this count")
+    p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=250_000,
+                   help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
+    p.add_argument("--max-build", type=_int_in(1, CAP, "--max-build"), default=40_000,
+                   help="refuse to build more torch calls + modules than this (validate is not affected)")
+    p.add_argument("--max-expr-work", type=_int_in(1, CAP, "--max-expr-work"), default=2_000_000,
+                   help="refuse specs whose expressions take more evaluation steps than this")
+    p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"), default=8192,
+                   help="refuse specs whose activations at the (declared or --input) input exceed this "
+                        "(MiB per sample)")
+
+
+def _add_build(add: Callable) -> None:
+    p = add("build", cmd_build, "validate a spec, compile it to a torch module and print a summary")
+    p.add_argument("spec", help="the spec file (.yaml)")
+    p.add_argument("--depth", type=DEPTH, default=2, metavar="D", help=DEPTH_HELP)
+    p.add_argument("--batch", type=BATCH, default=1, metavar="N",
+                   help="the batch the summary's activation memory is given at (default 1)")
+    p.add_argument("--seed", type=SEED, help="seed the weight initialisation (same spec + seed = same weights)")
+    p.add_argument("--meta", action="store_true", help="build on the meta device: shapes only, no weights")
+    p.add_argument("--optimize", action="store_true",
+                   help="also make the inference build and print its batch-1 latency against the plain one")
+    _spec_options(p)
+
+
+def _add_validate(add: Callable) -> None:
+    p = add("validate", cmd_validate, "check specs: schema, graph, shapes (no torch)")
+    p.add_argument("spec", nargs="+", help="one or more spec files")
+    p.add_argument("--json", action="store_true", help="machine-readable diagnostics on stdout")
+    _spec_options(p)
+
+
+def _add_schema(add: Callable) -> None:
+    p = add("schema", cmd_schema, "print the JSON Schema of spec files (draft-07)")
+    p.add_argument("-o", "--output", help="write it to this file instead of stdout")
+
+
+def _add_draw(add: Callable) -> None:
+    p = add("draw", cmd_draw, "draw the architecture (Graphviz); --format dot needs no Graphviz install")
+    p.add_argument("spec", help="the spec file (.yaml)")
+    p.add_argument("-o", "--output", help="output file; its suffix picks the format (default: DOT on stdout)")
+    p.add_argument("--format", choices=["svg", "png", "pdf", "dot"],
+                   help="the format; must agree with the -o suffix (.svg, .png, .pdf, .dot or .gv)")
+    p.add_argument("--depth", type=DEPTH, default=2, metavar="D", help=DEPTH_HELP)
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom (TB) or left to right (LR)")
+    _spec_options(p)
+
+
+def _add_export(add: Callable) -> None:
+    p = add("export", cmd_export, "export a built spec: ONNX, torch.export, TorchScript, or standalone Python")
+    p.add_argument("spec", help="the spec file (.yaml)")
+    p.add_argument("--format", choices=["onnx", "exported", "torchscript", "python"],
+                   help="onnx (.onnx), exported (torch.export, .pt2), torchscript (.pt; deprecated by torch) or "
+                        "python (.py); default: from the -o suffix, which must agree")
+    p.add_argument("-o", "--output", required=True, help="the output file")
+    p.add_argument("--seed", type=SEED, help="seed the weights (when no --weights)")
+    p.add_argument("--weights", help="a .safetensors or .pt/.pth state_dict to load first")
+    _spec_options(p)
+
+
+def _add_port(add: Callable) -> None:
+    p = add("port", cmd_port, "map a checkpoint of another layout onto a spec by parameter order and shape")
+    p.add_argument("checkpoint", help=".safetensors, or .pt/.pth (read with weights_only=True)")
+    p.add_argument("--spec", required=True, help="the spec whose layout the weights are mapped to")
+    p.add_argument("-o", "--output", required=True, help="the mapped weights, as .safetensors")
+    p.add_argument("--verify", metavar="ZOO:NAME", help="check outputs against torchvision:NAME or timm:NAME")
+    _spec_options(p, input_size=False)
+
+
+def _add_blocks(add: Callable) -> None:
+    p = add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
+    p.add_argument("name", nargs="?", help="print only this primitive or block (e.g. conv2d, Bottleneck)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="archspec", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    import archspec
+
+    parser = Parser(prog="archspec", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"archspec {archspec.__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, fn: Callable, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(fn=fn)
         return p
 
-    def spec_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", type=_set_pair,
-                       help="override a param (repeatable)")
-        p.add_argument("--max-params", type=_int_in(0, CAP, "--max-params"), default=2_000_000_000,
-                       help="refuse specs above this many params")
-        p.add_argument("--max-calls", type=_int_in(1, CAP, "--max-calls"), default=100_000,
-                       help="refuse graphs above this many calls")
-        p.add_argument("--max-repeat", type=_int_in(1, CAP, "--max-repeat"), default=4096,
-                       help="refuse a repeat above this count")
-        p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=250_000,
-                       help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
-        p.add_argument("--max-build", type=_int_in(1, CAP, "--max-build"), default=40_000,
-                       help="refuse to build more torch calls + modules than this (validate is not affected)")
-        p.add_argument("--max-expr-work", type=_int_in(1, CAP, "--max-expr-work"), default=2_000_000,
-                       help="refuse specs whose expressions take more evaluation steps than this")
-        p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"), default=8192,
-                       help="refuse specs whose activations at the declared input exceed this (MiB per sample)")
-
-    build = add("build", cmd_build, "validate a spec, compile it to a torch module and print a summary")
-    build.add_argument("spec")
-    build.add_argument("--depth", type=DEPTH, default=2, help="group rows by this many path parts (0: every call)")
-    build.add_argument("--seed", type=SEED, help="seed the weight initialisation (same spec + seed = same weights)")
-    build.add_argument("--meta", action="store_true", help="build on the meta device: shapes only, no weights")
-    build.add_argument("--optimize", action="store_true",
-                       help="also make the inference build and print its batch-1 latency against the plain one")
-    spec_options(build)
-    validate = add("validate", cmd_validate, "check specs: schema, graph, shapes (no torch)")
-    validate.add_argument("spec", nargs="+")
-    validate.add_argument("--json", action="store_true", help="machine-readable diagnostics")
-    spec_options(validate)
-    schema = add("schema", cmd_schema, "print the JSON Schema of spec files (draft-07)")
-    schema.add_argument("-o", "--output")
-    draw = add("draw", cmd_draw, "draw the architecture (Graphviz); --format dot needs no Graphviz install")
-    draw.add_argument("spec")
-    draw.add_argument("-o", "--output", help="output file; its suffix picks the format (default: DOT on stdout)")
-    draw.add_argument("--format", choices=["svg", "png", "pdf", "dot"])
-    draw.add_argument("--depth", type=DEPTH, default=2, help="1: top-level blocks; 2+: expand blocks into clusters")
-    draw.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
-    spec_options(draw)
-    exporter = add("export", cmd_export, "export a built spec: ONNX, TorchScript, or standalone Python source")
-    exporter.add_argument("spec")
-    exporter.add_argument("--format", required=True, choices=["onnx", "torchscript", "python"])
-    exporter.add_argument("-o", "--output", required=True)
-    exporter.add_argument("--seed", type=SEED, help="seed the weights (when no --weights)")
-    exporter.add_argument("--weights", help="a .safetensors or .pt/.pth state_dict to load first")
-    spec_options(exporter)
-    port = add("port", cmd_port, "map a checkpoint of another layout onto a spec by parameter order and shape")
-    port.add_argument("checkpoint", help=".safetensors, or .pt/.pth (read with weights_only=True)")
-    port.add_argument("--spec", required=True)
-    port.add_argument("-o", "--output", required=True, help="the mapped weights, as .safetensors")
-    port.add_argument("--verify", metavar="ZOO:NAME", help="check outputs against torchvision:NAME or timm:NAME")
-    spec_options(port)
-    add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
+    for adder in (_add_build, _add_validate, _add_schema, _add_draw, _add_export, _add_port, _add_blocks):
+        adder(add)
     return parser
+
+
+def clean(text: str) -> str:
+    """Control characters (an ANSI escape in a file name or argument) shown as \\xNN: messages never
+    colour or move the terminal, and a log or pipe gets plain text."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def say(text: str) -> None:
+    """A message on stderr, cleaned of control characters."""
+    print(clean(text), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,16 +389,15 @@ def main(argv: list[str] | None = None) -> int:
             check_output(args.output)
         return args.fn(args)
     except ArchspecError as exc:
-        print(exc.format(), file=sys.stderr)
+        say(exc.format())
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the promise is: never a traceback
         where = getattr(args, "spec", None)
         where = f"{where if isinstance(where, str) else ' '.join(where)}: " if where else ""
-        print(f"{where}archspec: internal error: {type(exc).__name__}: {str(exc)[:300]}\n"
-              "  hint: this is a bug in archspec; please report it with the spec that caused it",
-              file=sys.stderr)
+        say(f"{where}archspec: internal error: {type(exc).__name__}: {str(exc)[:300]}\n"
+            "  hint: this is a bug in archspec; please report it with the spec that caused it")
         return EXIT_INTERNAL
 
 

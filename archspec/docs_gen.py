@@ -17,6 +17,29 @@ def _field_type(field) -> str:
     return "list[int]" if "list" in text else text.split(",")[0]
 
 
+def block_text(name: str) -> str:
+    """The section of `blocks_text()` for one primitive or composite block (`archspec blocks NAME`)."""
+    from archspec.errors import ArchspecError, Location, did_you_mean
+
+    sections = _sections(blocks_text())
+    if name not in sections:
+        hint = did_you_mean(name, sections) or "`archspec blocks` lists them all"
+        error = ArchspecError(f"no primitive or block is named {name[:60]!r}", Location("<blocks>"), hint,
+                              code="usage.block")
+        error.exit_code = 2
+        raise error
+    return sections[name]
+
+
+def _sections(text: str) -> dict[str, str]:
+    """`### `NAME`` sections of the blocks reference, by name."""
+    out = {}
+    for part in text.split("\n### ")[1:]:
+        title, _, _ = part.partition("\n")
+        out[title.split("`")[1]] = "### " + part.rstrip("\n") + "\n"
+    return out
+
+
 def blocks_text() -> str:
     from archspec.blocks import shipped_blocks
     from archspec.ops import REGISTRY

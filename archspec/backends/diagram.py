@@ -59,7 +59,8 @@ class Diagram:
     def __init__(self, tg: TypedGraph, depth: int, rankdir: str, max_nodes: int, max_edges: int = MAX_EDGES):
         self.tg = tg
         self.max_edges = max_edges
-        self.depth = max(1, depth)
+        # depth 0 means every call, as in the summary: as deep as the deepest module path
+        self.depth = depth if depth > 0 else max((len(_base(c.id).split(".")) for c in tg.calls()), default=1)
         self.rankdir = rankdir
         self.max_nodes = max_nodes
         self.live = tg.live("eval") | tg.live("train")

@@ -44,6 +44,17 @@ class ArchspecBlock(nn.Module):
             dict(self.__dict__)
 
 
+class GraphRef:
+    """The typed graph a model was built from (`archspec.summary(model)` reads it). Copies of the model share
+    it: the graph is never changed after lowering, so `copy.deepcopy` (used by `archspec.optimize`) keeps it."""
+
+    def __init__(self, graph: TypedGraph):
+        self.graph = graph
+
+    def __deepcopy__(self, memo: dict) -> GraphRef:
+        return self
+
+
 class ArchspecModel(ArchspecBlock):
     """Base of the built networks. The generated subclass is named after the spec's `class_name`; its forward
     runs the train or eval program (their outputs may differ) through the children's own forwards."""
@@ -149,6 +160,7 @@ def _build(tg: TypedGraph) -> ArchspecModel:
     planner = ForwardPlanner(tg, safe)
     root = generated_class(ArchspecModel, tg.class_name or tg.name, planner.root_program())
     model = root(tg.name, FlatPlan.of(tg, safe))
+    model._archspec_graph = GraphRef(tg)  # `_archspec` names cannot collide with spec node names
     for decl in tg.modules.values():
         parent_path, _, attr = decl.path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model

@@ -12,6 +12,8 @@ import networkx as nx
 from pydantic import ValidationError
 
 from archspec.errors import (
+    ArchspecError,
+    ErrorGroup,
     GraphError,
     LimitError,
     Location,
@@ -735,4 +737,22 @@ def lower(spec: Spec, limits: Limits | None = None) -> TypedGraph:
         return Lowerer(spec, limits or Limits()).run()
     except RecursionError:
         raise LimitError("the spec nests too deeply", Location(spec.file, 1, 1), code="limit.depth") from None
+    except ArchspecError as exc:
+        if spec.declared_input is not None:
+            _note_input_override(exc, spec)
+        raise
+
+
+INPUT_DEPENDENT = ("shape.", "limit.activations", "expr.")
+
+
+def _note_input_override(exc: ArchspecError, spec: Spec) -> None:
+    """A shape error under an overridden input says so: the spec may be fine at its declared input."""
+    note = (f" (the input was overridden to {format_shape(tuple(spec.model.input))}; "
+            f"the spec declares {format_shape(spec.declared_input)})")
+    for error in exc.errors if isinstance(exc, ErrorGroup) else [exc]:
+        if error.code.startswith(INPUT_DEPENDENT) and note not in error.message:
+            error.message += note
+    if isinstance(exc, ErrorGroup):
+        exc.message = exc.errors[0].message
 

@@ -26,6 +26,7 @@ class Spec:
     source: Located
     params: dict[str, Any]
     param_sources: dict[str, Located] = field(default_factory=dict)
+    declared_input: tuple[int, ...] | None = None  # set when `--input` / `input=` replaced the spec's input
 
     @property
     def name(self) -> str:
@@ -278,6 +279,24 @@ def _apply(model: SpecFile, params: dict, sources: dict, values: dict, located: 
         params[name] = coerce(decl, value)
         if located:
             sources[name] = located
+
+
+def override_input(spec: Spec, shape: Any) -> Spec:
+    """The spec with its input replaced by `shape` (C,H,W or C), checked as the spec's own `input:` is.
+    Lowering then says, in each shape error, that the input was overridden."""
+    from archspec.errors import Location
+
+    try:
+        value = _header_adapter("input").validate_python(list(shape) if isinstance(shape, tuple) else shape)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        message, _ = _describe(err, ("input", *err["loc"]))
+        raise SpecError(f"the input override: {message}", Location("<input>", 0, 0, ("input",)),
+                        "give 1 to 3 sizes from 1 to 65,536, e.g. input=(3, 224, 224)",
+                        code=f"schema.{err['type']}") from None
+    declared = spec.declared_input or tuple(spec.model.input)
+    model = spec.model.model_copy(update={"input": value})
+    return Spec(model, spec.source, spec.params, spec.param_sources, declared)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
