@@ -44,6 +44,7 @@ def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
 CAP = 1 << 62  # caps are the caller's; this only keeps them plain machine integers
 SEED = _int_in(0, (1 << 64) - 1, "a seed")
 DEPTH = _int_in(0, 64, "a depth")
+PRETRAINED_HELP = "load the checkpoint the spec declares under `weights: TAG` (downloaded once, SHA-256 checked)"
 
 
 def _limits(args: argparse.Namespace):
@@ -51,7 +52,8 @@ def _limits(args: argparse.Namespace):
 
     return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat,
                   max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work, max_build=args.max_build,
-                  max_expr_work=args.max_expr_work)
+                  max_expr_work=args.max_expr_work,
+                  max_download_bytes=getattr(args, "max_download_mb", Limits.max_download_bytes >> 20) << 20)
 
 
 def _torch_available(spec: str) -> None:
@@ -76,6 +78,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_build(_limits(args), graph)  # before torch is imported
     _torch_available(args.spec)
     model = archspec.build(graph, seed=args.seed, meta=args.meta, limits=_limits(args))
+    if args.pretrained:
+        _load_pretrained(model, graph, args)
     counted = sum(p.numel() for p in model.parameters())
     status = "matches" if counted == graph.total_params else "DIFFERS FROM"
     where = " on the meta device (no weights allocated)" if args.meta else ""
@@ -84,6 +88,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.optimize and not args.meta:
         _report_optimized(model, graph)
     return EXIT_OK if counted == graph.total_params else EXIT_INTERNAL
+
+
+def _load_pretrained(model, graph, args: argparse.Namespace) -> None:
+    from archspec.backends.pretrained import load_pretrained
+
+    if getattr(args, "meta", False) or getattr(args, "weights", None):
+        from archspec.errors import Location
+
+        refused = ArchspecError("--pretrained loads weights; it cannot be combined with --meta or --weights",
+                                Location(args.spec), code="usage.pretrained")
+        refused.exit_code = EXIT_USAGE
+        raise refused
+    load_pretrained(model, graph, args.pretrained, _limits(args).max_download_bytes)
+    print(f"loaded pretrained weights {args.pretrained!r} (SHA-256 verified)", file=sys.stderr)
 
 
 def _report_optimized(model, graph) -> None:
@@ -167,6 +185,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         check_traced(_limits(args), graph, TRACE_BATCH, Location(args.spec, 1, 1, ("input",)))
     model = archspec.build(graph, seed=args.seed, limits=_limits(args))
+    if args.pretrained:
+        _load_pretrained(model, graph, args)
     if args.weights:
         from archspec.backends.weights import load_weights
 
@@ -180,14 +200,15 @@ def cmd_port(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import archspec
-    from archspec.backends.port import in_source_order, map_by_order, read_state, verify, zoo_model
+    from archspec.backends.port import in_source_order, map_by_order, read_state, select, verify, zoo_model
     from archspec.backends.weights import save_weights
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
     model = archspec.build(graph, limits=_limits(args))
     source = zoo_model(args.verify) if args.verify else None
     source_state = in_source_order(read_state(Path(args.checkpoint)), Path(args.checkpoint), source)
-    mapped = map_by_order(source_state, model.state_dict(), args.checkpoint)
+    selected = select(source_state, args.keep or (), args.drop or (), args.checkpoint)
+    mapped = map_by_order(selected, model.state_dict(), args.checkpoint)
     model.load_state_dict(mapped, strict=True)
     if source is not None:
         error = verify(model, source, source_state, graph.input_shape)
@@ -199,6 +220,19 @@ def cmd_port(args: argparse.Namespace) -> int:
     save_weights(model, args.output)
     print(f"wrote {args.output}: {len(mapped)} tensors mapped by position", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from archspec.catalog import list_specs, render
+
+    infos = list_specs(args.pattern)
+    if args.json:
+        import dataclasses
+
+        print(json.dumps([dataclasses.asdict(info) for info in infos], indent=2))
+    else:
+        sys.stdout.write(render(infos))
+    return EXIT_OK if infos else EXIT_INVALID
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
@@ -216,6 +250,10 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(fn=fn)
         return p
+
+    def download_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--max-download-mb", type=_int_in(1, CAP >> 20, "--max-download-mb"), default=1024,
+                       help="refuse a --pretrained download larger than this (MiB)")
 
     def spec_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--set", action="append", metavar="KEY=VALUE", type=_set_pair,
@@ -242,6 +280,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--meta", action="store_true", help="build on the meta device: shapes only, no weights")
     build.add_argument("--optimize", action="store_true",
                        help="also make the inference build and print its batch-1 latency against the plain one")
+    build.add_argument("--pretrained", metavar="TAG", help=PRETRAINED_HELP)
+    download_option(build)
     spec_options(build)
     validate = add("validate", cmd_validate, "check specs: schema, graph, shapes (no torch)")
     validate.add_argument("spec", nargs="+")
@@ -262,14 +302,23 @@ def _parser() -> argparse.ArgumentParser:
     exporter.add_argument("-o", "--output", required=True)
     exporter.add_argument("--seed", type=SEED, help="seed the weights (when no --weights)")
     exporter.add_argument("--weights", help="a .safetensors or .pt/.pth state_dict to load first")
+    exporter.add_argument("--pretrained", metavar="TAG", help=PRETRAINED_HELP)
+    download_option(exporter)
     spec_options(exporter)
     port = add("port", cmd_port, "map a checkpoint of another layout onto a spec by parameter order and shape")
     port.add_argument("checkpoint", help=".safetensors, or .pt/.pth (read with weights_only=True)")
     port.add_argument("--spec", required=True)
     port.add_argument("-o", "--output", required=True, help="the mapped weights, as .safetensors")
     port.add_argument("--verify", metavar="ZOO:NAME", help="check outputs against torchvision:NAME or timm:NAME")
+    port.add_argument("--keep", action="append", metavar="PATTERN",
+                      help="map only the checkpoint's tensors whose names match this glob (repeatable)")
+    port.add_argument("--drop", action="append", metavar="PATTERN",
+                      help="leave out the checkpoint's tensors whose names match this glob, e.g. 'fc.*' (repeatable)")
     spec_options(port)
     add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
+    lister = add("list", cmd_list, "list the specs found by name (ARCHSPEC_PATH folders, then the shipped specs)")
+    lister.add_argument("pattern", nargs="?", help="a glob (resnet*) or a part of the name (osnet)")
+    lister.add_argument("--json", action="store_true", help="machine-readable rows")
     return parser
 
 
