@@ -85,3 +85,17 @@ def test_list_does_not_import_torch():
     assert lines[0].split()[:5] == ["name", "params", "MACs", "input", "pretrained"]
     assert any(line.startswith("osnet_x1_0 ") and "2.68M" in line and "3x256x128" in line for line in lines)
     assert len(lines) == 1 + len(list((ROOT / "specs").glob("*.yaml")))
+
+
+def test_the_build_puts_every_shipped_spec_in_the_package(tmp_path):
+    """setup.py's build_py copies specs/*.yaml to archspec/specs/, which the wheel carries and catalog reads
+    when installed (also checked by hand: `pip wheel`, then a fresh venv running `archspec build osnet_x1_0`)."""
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path), "build_py",
+                           "-d", str(tmp_path / "lib")], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    built = tmp_path / "lib/archspec"
+    shipped = sorted(p.name for p in (ROOT / "specs").glob("*.yaml"))
+    assert sorted(p.name for p in (built / "specs").glob("*.yaml")) == shipped
+    assert (built / "catalog.py").is_file() and (built / "blocks/bottleneck.yaml").is_file()
+    for name in shipped:
+        assert (built / "specs" / name).read_bytes() == (ROOT / "specs" / name).read_bytes()

@@ -245,8 +245,8 @@ def _pickled_object(path: Path, exc: Exception) -> WeightsError:
     what = f" ({found.group(1)[:100]})" if found else ""
     return _fail(path, f"the file pickles a Python object{what}, not a state_dict; archspec reads checkpoints "
                  "with torch.load(weights_only=True), which refuses to build objects (no code runs); if you trust the "
-                 "file, re-save it as a state_dict: torch.save(torch.load(FILE, weights_only=False).state_dict(), "
-                 "'state_dict.pth')", "weights.unreadable")
+                 "file, load it once with weights_only=False and re-save its state_dict: "
+                 "torch.save(model.state_dict(), 'state_dict.pth')", "weights.unreadable")
 
 
 def _tensor_kind(tensor: torch.Tensor) -> str:
