@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ArchspecError", "Limits", "Location", "Spec", "TypedGraph", "build", "cli_main", "compile", "draw",
-           "load", "optimize", "parse", "save", "summary"]
+           "list_specs", "load", "optimize", "parse", "save", "summary"]
 __version__ = "0.1.0"
 
 
@@ -68,19 +68,36 @@ def build(graph: TypedGraph, seed: int | None = None, meta: bool = False, limits
 
 
 def load(path: str | Path, limits: Limits | None = None, seed: int | None = None,
-         weights: str | Path | None = None, input: Shape = None, **overrides: Any) -> nn.Module:  # noqa: A002
-    """Spec file -> a plain torch.nn.Module. Keyword arguments override the spec's params.
+         weights: str | Path | None = None, pretrained: str | None = None, input: Shape = None,  # noqa: A002
+         **overrides: Any) -> nn.Module:
+    """Spec file or spec name -> a plain torch.nn.Module. Keyword arguments override the spec's params.
 
     `weights` (.safetensors, .pt, .pth) loads strictly; names, shapes and dtypes are checked first.
+    `pretrained` names a checkpoint the spec declares under `weights:`: downloaded into ARCHSPEC_CACHE (or
+    found there), its SHA-256 verified, then loaded the way its entry says (by name, or by order).
     `input=(C, H, W)` replaces the declared input (see `compile`).
     """
+    if weights is not None and pretrained is not None:
+        raise TypeError("pass either weights= or pretrained=, not both")
     graph = compile(path, limits, input, **overrides)
     model = build(graph, seed, limits=limits)
     if weights is not None:
         from archspec.backends.weights import load_weights
 
         load_weights(model, weights, graph)
+    if pretrained is not None:
+        from archspec.backends.pretrained import load_pretrained
+
+        load_pretrained(model, graph, pretrained, (limits or Limits()).max_download_bytes)
     return model
+
+
+def list_specs(pattern: str | None = None) -> list:
+    """The specs `load`/`compile` find by name (ARCHSPEC_PATH folders, then the shipped specs), matching
+    `pattern` (a glob, or a part of the name): name, file, params, MACs, input, reference. No torch."""
+    from archspec.catalog import list_specs as _list
+
+    return _list(pattern)
 
 
 def optimize(model: nn.Module, mdconv: str = "auto", channels_last: str = "auto") -> nn.Module:

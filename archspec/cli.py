@@ -67,12 +67,16 @@ def _compile(args: argparse.Namespace, path: str):
     return archspec.compile(path, _limits(args), getattr(args, "input", None), **_overrides(args.set))
 
 
+PRETRAINED_HELP = "load the checkpoint the spec declares under `weights: TAG` (downloaded once, SHA-256 checked)"
+
+
 def _limits(args: argparse.Namespace):
     from archspec.graph.limits import Limits
 
     return Limits(max_params=args.max_params, max_calls=args.max_calls, max_repeat=args.max_repeat,
                   max_activation_bytes=args.max_activation_mb << 20, max_work=args.max_work, max_build=args.max_build,
-                  max_expr_work=args.max_expr_work)
+                  max_expr_work=args.max_expr_work,
+                  max_download_bytes=getattr(args, "max_download_mb", Limits.max_download_bytes >> 20) << 20)
 
 
 def _torch_available(spec: str) -> None:
@@ -97,6 +101,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     check_build(_limits(args), graph)  # before torch is imported
     _torch_available(args.spec)
     model = archspec.build(graph, seed=args.seed, meta=args.meta, limits=_limits(args))
+    if args.pretrained:
+        _load_pretrained(model, graph, args)
     counted = sum(p.numel() for p in model.parameters())
     status = "matches" if counted == graph.total_params else "DIFFERS FROM"
     where = " on the meta device (no weights allocated)" if args.meta else ""
@@ -105,6 +111,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.optimize and not args.meta:
         _report_optimized(model, graph)
     return EXIT_OK if counted == graph.total_params else EXIT_INTERNAL
+
+
+def _load_pretrained(model, graph, args: argparse.Namespace) -> None:
+    from archspec.backends.pretrained import load_pretrained
+
+    if getattr(args, "meta", False) or getattr(args, "weights", None):
+        from archspec.errors import Location
+
+        refused = ArchspecError("--pretrained loads weights; it cannot be combined with --meta or --weights",
+                                Location(args.spec), code="usage.pretrained")
+        refused.exit_code = EXIT_USAGE
+        raise refused
+    load_pretrained(model, graph, args.pretrained, _limits(args).max_download_bytes)
+    print(f"loaded pretrained weights {args.pretrained!r} (SHA-256 verified)", file=sys.stderr)
 
 
 def _report_optimized(model, graph) -> None:
@@ -190,6 +210,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         check_traced(_limits(args), graph, TRACE_BATCH, Location(args.spec, 1, 1, ("input",)))
     model = archspec.build(graph, seed=args.seed, limits=_limits(args))
+    if args.pretrained:
+        _load_pretrained(model, graph, args)
     if args.weights:
         from archspec.backends.weights import load_weights
 
@@ -208,14 +230,15 @@ def cmd_port(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import archspec
-    from archspec.backends.port import in_source_order, map_by_order, read_state, verify, zoo_model
+    from archspec.backends.port import in_source_order, map_by_order, read_state, select, verify, zoo_model
     from archspec.backends.weights import save_weights
 
     graph = archspec.compile(args.spec, _limits(args), **_overrides(args.set))
     model = archspec.build(graph, limits=_limits(args))
     source = zoo_model(args.verify) if args.verify else None
     source_state = in_source_order(read_state(Path(args.checkpoint)), Path(args.checkpoint), source)
-    mapped = map_by_order(source_state, model.state_dict(), args.checkpoint)
+    selected = select(source_state, args.keep or (), args.drop or (), args.checkpoint)
+    mapped = map_by_order(selected, model.state_dict(), args.checkpoint)
     model.load_state_dict(mapped, strict=True)
     if source is not None:
         error = verify(model, source, source_state, graph.input_shape)
@@ -226,6 +249,19 @@ def cmd_port(args: argparse.Namespace) -> int:
     save_weights(model, args.output)
     say(f"wrote {args.output}: {len(mapped)} tensors mapped by position")
     return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from archspec.catalog import list_specs, render
+
+    infos = list_specs(args.pattern)
+    if args.json:
+        import dataclasses
+
+        print(json.dumps([dataclasses.asdict(info) for info in infos], indent=2))
+    else:
+        sys.stdout.write(render(infos))
+    return EXIT_OK if infos else EXIT_INVALID
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
@@ -239,7 +275,7 @@ DEPTH_HELP = ("group calls by the first D parts of their module path, the same i
               "nodes, 2 = block instances (default), 3 = inside blocks, 0 = every call")
 INPUT_HELP = "override the spec's declared input size, e.g. 3,256,128 (caps apply to it)"
 EXAMPLES = {
-    "build": ["archspec build specs/osnet_x1_0.yaml",
+    "build": ["archspec build specs/osnet_x1_0.yaml", "archspec build resnet50 --pretrained imagenet",
               "archspec build specs/resnet50.yaml --set num_classes=10 --depth 1 --batch 32",
               "archspec build specs/osnet_x1_0.yaml --input 3,128,64 --meta"],
     "validate": ["archspec validate specs/*.yaml", "archspec validate --json bad.yaml"],
@@ -252,6 +288,7 @@ EXAMPLES = {
     "port": ["archspec port tv_mobilenet_v2.pth --spec specs/mobilenet_v2.yaml -o mnv2.safetensors "
              "--verify torchvision:mobilenet_v2"],
     "blocks": ["archspec blocks", "archspec blocks Bottleneck"],
+    "list": ["archspec list", "archspec list 'resnet*' --json"],
 }
 
 
@@ -284,6 +321,12 @@ def _spec_options(p: argparse.ArgumentParser, input_size: bool = True) -> None:
                         "(MiB per sample)")
 
 
+def _pretrained_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pretrained", metavar="TAG", help=PRETRAINED_HELP)
+    p.add_argument("--max-download-mb", type=_int_in(1, CAP >> 20, "--max-download-mb"), default=1024,
+                   help="refuse a --pretrained download larger than this (MiB)")
+
+
 def _add_build(add: Callable) -> None:
     p = add("build", cmd_build, "validate a spec, compile it to a torch module and print a summary")
     p.add_argument("spec", help="the spec file (.yaml)")
@@ -294,6 +337,7 @@ def _add_build(add: Callable) -> None:
     p.add_argument("--meta", action="store_true", help="build on the meta device: shapes only, no weights")
     p.add_argument("--optimize", action="store_true",
                    help="also make the inference build and print its batch-1 latency against the plain one")
+    _pretrained_options(p)
     _spec_options(p)
 
 
@@ -329,6 +373,7 @@ def _add_export(add: Callable) -> None:
     p.add_argument("-o", "--output", required=True, help="the output file")
     p.add_argument("--seed", type=SEED, help="seed the weights (when no --weights)")
     p.add_argument("--weights", help="a .safetensors or .pt/.pth state_dict to load first")
+    _pretrained_options(p)
     _spec_options(p)
 
 
@@ -338,12 +383,22 @@ def _add_port(add: Callable) -> None:
     p.add_argument("--spec", required=True, help="the spec whose layout the weights are mapped to")
     p.add_argument("-o", "--output", required=True, help="the mapped weights, as .safetensors")
     p.add_argument("--verify", metavar="ZOO:NAME", help="check outputs against torchvision:NAME or timm:NAME")
+    p.add_argument("--keep", action="append", metavar="PATTERN",
+                   help="map only the checkpoint's tensors whose names match this glob (repeatable)")
+    p.add_argument("--drop", action="append", metavar="PATTERN",
+                   help="leave out the checkpoint's tensors whose names match this glob, e.g. 'fc.*' (repeatable)")
     _spec_options(p, input_size=False)
 
 
 def _add_blocks(add: Callable) -> None:
     p = add("blocks", cmd_blocks, "list primitives and composite blocks with their params")
     p.add_argument("name", nargs="?", help="print only this primitive or block (e.g. conv2d, Bottleneck)")
+
+
+def _add_list(add: Callable) -> None:
+    p = add("list", cmd_list, "list the specs found by name (ARCHSPEC_PATH folders, then the shipped specs)")
+    p.add_argument("pattern", nargs="?", help="a glob (resnet*) or a part of the name (osnet)")
+    p.add_argument("--json", action="store_true", help="machine-readable rows")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -361,7 +416,8 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    for adder in (_add_build, _add_validate, _add_schema, _add_draw, _add_export, _add_port, _add_blocks):
+    for adder in (_add_build, _add_validate, _add_schema, _add_draw, _add_export, _add_port, _add_blocks,
+                  _add_list):
         adder(add)
     return parser
 

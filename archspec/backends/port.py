@@ -28,6 +28,21 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
     return weights.read_state(path)  # refuses unreadable or hostile files before any data is read
 
 
+def select(state: dict[str, torch.Tensor], keep: list[str] | tuple = (), drop: list[str] | tuple = (),
+           where: str = "<checkpoint>") -> dict[str, torch.Tensor]:
+    """The tensors whose names match a `keep` pattern (all, when none is given) and no `drop` pattern, in
+    order. Patterns are shell globs (`fc.*`, `layer?.0.*`); one that matches no tensor is refused as a typo."""
+    from fnmatch import fnmatchcase
+
+    for option, patterns in (("--keep", keep), ("--drop", drop)):
+        for pattern in patterns:
+            if not any(fnmatchcase(key, pattern) for key in state):
+                raise PortError(f"{option} {pattern[:80]!r} matches no tensor of the checkpoint", Location(where, 0, 0),
+                                f"its first names: {', '.join(list(state)[:4])}", code="port.pattern")
+    return {key: value for key, value in state.items()
+            if (not keep or any(fnmatchcase(key, p) for p in keep)) and not any(fnmatchcase(key, p) for p in drop)}
+
+
 def in_source_order(state: dict[str, torch.Tensor], path: Path, source: torch.nn.Module | None) -> dict:
     """safetensors files keep no tensor order (they come back sorted by name): take the source model's."""
     if path.suffix.lower() != ".safetensors":

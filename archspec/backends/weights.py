@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 from collections import defaultdict
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def read_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
                            code="weights.format")
     try:
         if suffix == ".safetensors":
-            return safetensors_header(path)
+            return strip_module(safetensors_header(path))
         state = _torch_load(path)
         return {k: (tuple(v.shape), v.dtype) for k, v in state.items()}
     except WeightsError:
@@ -184,7 +185,7 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load
 
             with _open_regular(path) as fh:
-                return load(fh.read())
+                return strip_module(load(fh.read()))
         return _torch_load(path)
     except WeightsError:
         raise
@@ -195,9 +196,10 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
 
 def _torch_load(path: Path) -> dict[str, torch.Tensor]:
     _check_zip(path)  # also checks that it is a regular file (torch.load opens it by name, for its memory map)
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
+    try:
+        state = unwrap(torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+    except pickle.UnpicklingError as exc:
+        raise _pickled_object(path, exc) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError("the file does not hold a state_dict (a mapping of names to tensors)", _where(path),
                            code="weights.not_a_state_dict")
@@ -212,6 +214,39 @@ def _torch_load(path: Path) -> dict[str, torch.Tensor]:
             raise _fail(path, f"tensor {key[:80]!r} is {kind}; only dense CPU tensors are read",
                         "weights.tensor_kind", "save plain tensors (tensor.to_dense(), dequantize())")
     return state
+
+
+WRAPPERS = ("state_dict", "model")  # training scripts save {"state_dict": ..., "epoch": ...}, {"model": ...}
+
+
+def unwrap(state: object) -> object:
+    """A checkpoint's state_dict: inside a `state_dict` or `model` entry if it has one, with the `module.`
+    prefix that DataParallel and DistributedDataParallel add taken off every name that has it (all or none)."""
+    if isinstance(state, dict):
+        for key in WRAPPERS:
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    return strip_module(state) if isinstance(state, dict) else state
+
+
+def strip_module(state: dict) -> dict:
+    if state and all(isinstance(k, str) and k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def _pickled_object(path: Path, exc: Exception) -> WeightsError:
+    """torch.load(weights_only=True) refused a pickle that builds an object: say so on one clean line."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc))  # torch's message may carry ANSI codes
+    found = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", text)
+    what = f" ({found.group(1)[:100]})" if found else ""
+    return _fail(path, f"the file pickles a Python object{what}, not a state_dict; archspec reads checkpoints "
+                 "with torch.load(weights_only=True), which refuses to build objects (no code runs); if you trust the "
+                 "file, load it once with weights_only=False and re-save its state_dict: "
+                 "torch.save(model.state_dict(), 'state_dict.pth')", "weights.unreadable")
 
 
 def _tensor_kind(tensor: torch.Tensor) -> str:

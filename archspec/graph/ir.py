@@ -67,6 +67,8 @@ class TypedGraph:
     init: list = field(default_factory=list)
     invocations: dict[int, Invocation] = field(default_factory=dict)
     class_name: str | None = None  # the spec's `class_name`: the built model's class
+    weights: dict[str, Any] = field(default_factory=dict)  # the spec's `weights:` (tag -> WeightsEntry)
+    weights_source: Any = None  # the Located file that declared them, for located download errors
 
     def call(self, node_id: str) -> Call:
         return self.graph.nodes[node_id]["call"]

@@ -16,6 +16,7 @@ class Limits:
     max_work: int = 250_000  # nodes visited while lowering: repeats, rows, `when: false` and held nodes too
     max_build: int = 40_000  # calls + modules that `build` makes into torch objects (the torch side is ~50x slower)
     max_expr_work: int = 2_000_000  # expression syntax nodes evaluated while lowering (remembered results: free)
+    max_download_bytes: int = 1 << 30  # one checkpoint that `pretrained=` downloads
 
     def meter(self) -> WorkMeter:
         return WorkMeter(self)

@@ -137,7 +137,7 @@ class Lowerer:
         outputs = self._outputs(model.outputs, scope, last, src)
         graph = TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
                            self.spec.file, dict(self.spec.params), list(model.init), self.invocations,
-                           model.class_name)
+                           model.class_name, dict(model.weights), self.spec.weights_source or self.spec.source)
         check_init_rules(graph, self.spec.source)
         check_dead_modules(graph)
         return graph

@@ -27,6 +27,7 @@ class Spec:
     params: dict[str, Any]
     param_sources: dict[str, Located] = field(default_factory=dict)
     declared_input: tuple[int, ...] | None = None  # set when `--input` / `input=` replaced the spec's input
+    weights_source: Located | None = None  # the file whose `weights:` the spec has (a variant's own)
 
     @property
     def name(self) -> str:
@@ -150,15 +151,21 @@ def load_block_file(path: Path, limits: LoaderLimits | None = None) -> tuple[Blo
 def parse(path: str | Path, overrides: dict[str, Any] | None = None,
           limits: LoaderLimits | None = None, text: str | None = None) -> Spec:
     """Load, validate and resolve a spec file (following `extends`), applying param overrides."""
+    if text is None:
+        from archspec.catalog import resolve
+
+        path = resolve(path)  # an existing file, else a spec name on ARCHSPEC_PATH or shipped
     path = Path(path)
     located = load_text(text, str(path), limits) if text is not None else load_file(path, limits)
     chain: list[Located] = []
+    named: VariantFile | None = None
     root = _real(path.parent)  # `extends` stays inside this folder's tree, symlinks resolved
     seen = {str(_real(path))}
     while isinstance(located.data, dict) and "extends" in located.data and len(chain) < MAX_EXTENDS:
         variant = _validate(VariantFile, located) if _is_variant(located) else None
         if variant is None:
             break
+        named = named or variant
         chain.append(located)
         base_path = _resolve_extends(path, variant.extends, located, root)
         if str(_real(base_path)) in seen:
@@ -171,7 +178,12 @@ def parse(path: str | Path, overrides: dict[str, Any] | None = None,
     if not isinstance(located.data, dict):
         raise _not_a_mapping(located, "spec")
     model = _validate(SpecFile, located)
-    return _resolve(model, located, chain, overrides or {})
+    spec = _resolve(model, located, chain, overrides or {})
+    spec.weights_source = located
+    if named is not None:  # a variant is another network: the base's checkpoints are not its own
+        spec.model = spec.model.model_copy(update={"weights": named.weights})
+        spec.weights_source = chain[0]
+    return spec
 
 
 def _is_variant(located: Located) -> bool:

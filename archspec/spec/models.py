@@ -7,6 +7,7 @@ block's args model once their expressions are evaluated.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -203,6 +204,45 @@ class InitRule(Closed):
     bias: str | None = None
 
 
+SHA256 = re.compile(r"[0-9a-f]{8,64}")
+PATTERN = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$")]
+
+
+class WeightsEntry(Closed):
+    """A published checkpoint of this spec: where it is, its SHA-256 (or a prefix of at least 8 hex digits)
+    and how its tensors map onto the spec's state_dict."""
+
+    url: str = Field(max_length=2000, pattern=r"^https?://[^\s]+$")
+    sha256: str
+    format: Literal["torch", "safetensors"] = "torch"
+    license: str = Field(default="", max_length=200)
+    port: Literal["names", "order"] = "names"
+    drop: list[PATTERN] = Field(default_factory=list, max_length=64)
+    doc: str = Field(default="", max_length=2000)
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _digest(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise PydanticCustomError("sha256", "sha256 must be a quoted string of hex digits, got {value!r} "
+                                      "(YAML reads unquoted digits as a number)", {"value": str(value)[:80]})
+        if not SHA256.fullmatch(value.lower()):
+            raise PydanticCustomError(
+                "sha256", "sha256 must be the file's SHA-256 in hex, whole (64 digits) or a prefix of at least "
+                "8 digits (as in torchvision's file names), got {value!r}", {"value": value[:80]})
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _order_needs_torch(self) -> WeightsEntry:
+        if self.port == "order" and self.format == "safetensors":
+            raise PydanticCustomError("weights_port", "`port: order` needs a torch checkpoint: a safetensors "
+                                      "file keeps no tensor order", {})
+        return self
+
+
+Weights = Annotated[dict[Name, WeightsEntry], Field(max_length=64)]
+
+
 class SpecFile(Closed):
     archspec: Literal[1]
     name: Name
@@ -218,6 +258,7 @@ class SpecFile(Closed):
     outputs: Outputs | None = None
     order: ModuleOrder | None = None
     init: list[InitRule] = Field(default_factory=list, max_length=64)
+    weights: Weights = Field(default_factory=dict)
 
     @field_validator("params", "let")
     @classmethod
@@ -237,3 +278,4 @@ class VariantFile(Closed):
     input: list[Annotated[int, Field(strict=True, ge=1, le=1 << 16)]] = Field(default=None, min_length=1,
                                                                               max_length=3)
     params: dict[Name, Value | None] = Field(default_factory=dict, max_length=128)  # checked by the base's decl
+    weights: Weights = Field(default_factory=dict)  # a variant's own; the base's are not inherited
