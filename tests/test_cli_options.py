@@ -32,7 +32,7 @@ def test_input_overrides_the_declared_input_everywhere(capsys):
     assert "input 3×128×96" in archspec.summary(RESNET, input=[3, 128, 96])
     assert "3×128×96" in archspec.draw(RESNET, depth=1, input=(3, 128, 96)).source
     model = archspec.load(OSNET, input=(3, 64, 32)).eval()
-    assert model._plan["input_shape"] == (3, 64, 32)
+    assert model._plan.input_shape == (3, 64, 32)
     rc, out, _ = run(capsys, "build", OSNET, "--input", "3,64,32", "--meta", "--depth", "1")
     assert rc == 0 and "input 3×64×32" in out
     rc, out, _ = run(capsys, "validate", OSNET, "--input", "3,64,32")
