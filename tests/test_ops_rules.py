@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 
 import pytest
 import torch
@@ -121,10 +122,11 @@ def test_static_rules_equal_the_torch_module(name, raw, shapes):
     out = prim.infer(args, shapes)
     x = [torch.randn(2, *s) for s in shapes]
     result, module = run(name, raw, shapes, [t.clone() for t in x])
-    assert tuple(result.shape) == (2, *out)
+    assert tuple(result.shape) == (2, *out) and all(type(d) is int for d in out)
     params = sum(p.numel() for p in module.parameters()) if module is not None else 0
-    assert prim.count_params(args, shapes) == params
-    assert prim.count_macs(args, shapes, out) == torch_macs(module, x)
+    counted, macs = prim.count_params(args, shapes), prim.count_macs(args, shapes, out)
+    assert counted == params and type(counted) is int
+    assert macs == torch_macs(module, x) and type(macs) is int
     assert isinstance(prim.key_args(args), dict)
 
 
@@ -185,6 +187,7 @@ def split(total: int, parts: int) -> list[int]:
 @pytest.mark.parametrize("raw, chw, out", [
     ({"out": 7, "kernel": [3, 3], "stride": 2, "padding": 1}, (5, 9, 10), (7, 5, 5)),
     ({"out": 10, "kernel": [1, 3, 5], "padding": 0}, (8, 5, 5), None),  # kernels give different sizes
+    ({"out": 10, "kernel": [3, 1, 3], "padding": 0}, (8, 5, 5), None),  # two different sizes
     ({"out": 11, "kernel": [1, 1, 1, 1]}, (9, 3, 4), (11, 3, 4)),
     ({"out": 4, "kernel": [5], "padding": 2, "stride": 3}, (3, 8, 6), (4, 3, 2)),
 ])
@@ -287,8 +290,8 @@ def test_pool_module_settings_and_messages(name, cls):
     args = prim.Args.model_validate({"kernel": [3, 2], "stride": [2, 1], "padding": [1, 0], "ceil_mode": True})
     pool = prim.build(args, [(2, 8, 8)])
     assert type(pool) is cls
-    assert (tuple(pool.kernel_size), tuple(pool.stride), tuple(pool.padding), pool.ceil_mode) == \
-        ((3, 2), (2, 1), (1, 0), True)
+    assert (pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode) == ((3, 2), (2, 1), (1, 0), True)
+    assert type(pool.kernel_size) is tuple and type(pool.stride) is tuple and type(pool.padding) is tuple
     assert prim.key_args(args) == {"k": [3, 2], "s": [2, 1]}
     default = prim.Args.model_validate({"kernel": 3})
     pool = prim.build(default, [(2, 8, 8)])
@@ -296,6 +299,9 @@ def test_pool_module_settings_and_messages(name, cls):
     assert prim.key_args(default) == {"k": 3, "s": 3}
     assert prim.infer(default, [(2, 8, 8)]) == (2, 2, 2)
     assert prim.infer(prim.Args.model_validate({"kernel": 3, "ceil_mode": True}), [(2, 8, 8)]) == (2, 3, 3)
+    assert prim.infer(prim.Args.model_validate({"kernel": 3, "ceil_mode": True}), [(2, 3, 3)]) == (2, 1, 1)
+    assert prim.infer(prim.Args.model_validate({"kernel": [1, 3], "ceil_mode": True}), [(2, 1, 4)]) == (2, 1, 2)
+    assert prim.infer(prim.Args.model_validate({"kernel": [3, 1], "ceil_mode": True}), [(2, 4, 1)]) == (2, 2, 1)
     with pytest.raises(ValueError) as info:
         prim.infer(prim.Args.model_validate({"kernel": [2, 4], "padding": [1, 3]}), [(2, 8, 8)])
     assert str(info.value) == f"{name} padding [1, 3] is more than half the kernel [2, 4]"
@@ -411,6 +417,15 @@ def test_add_values_and_inplace():
     assert torch.equal(out, a + c) and torch.equal(first, a)
 
 
+def test_add_is_not_in_place_by_default():
+    graph = fx.Graph()
+    a, b, c = (graph.placeholder(n) for n in "abc")
+    node = REGISTRY["add"].emit(graph, None, [a, b, c])
+    assert node.target is operator.add and node.args[0].target is operator.add
+    node = REGISTRY["add"].emit(graph, None, [a, b, c], inplace=True)
+    assert node.target is operator.iadd and node.args[0].target is operator.iadd
+
+
 def test_mul_concat_slice_pool_reshape_anchor_values():
     a, b = torch.randn(2, 3, 4, 5), torch.randn(2, 3, 1, 1)
     assert torch.equal(run("mul", {}, [(3, 4, 5), (3, 1, 1)], [a, b])[0], a * b)
@@ -458,6 +473,7 @@ def test_shape_rules(name, shapes, out):
     ("concat", {}, [(3, 4, 5), (2, 4, 6)], "concat inputs differ outside the channel dimension: 3×4×5, 2×4×6"),
     ("concat", {}, [(3,), (3, 1)], "concat inputs differ outside the channel dimension: 3, 3×1"),
     ("concat", {}, [(3, 1), (3, 1, 1)], "concat inputs differ outside the channel dimension: 3×1, 3×1×1"),
+    ("concat", {}, [(3, 4, 5), (2, 3, 5)], "concat inputs differ outside the channel dimension: 3×4×5, 2×3×5"),
     ("concat", {}, [(2, 4, 5), (1, 4, 5), (2, 4, 4)],
      "concat inputs differ outside the channel dimension: 2×4×5, 1×4×5, 2×4×4"),
     ("channel_slice", {"start": 2, "stop": 2}, [(4, 3)], "slice 2:2 is not inside 4 channels"),
@@ -609,6 +625,19 @@ def test_load_plugins_registers_new_entry_points(monkeypatch):
         assert asked == ["archspec.primitives"] and isinstance(REGISTRY["zz_plugged_for_test"], Plugged)
     finally:
         REGISTRY.pop("zz_plugged_for_test", None)
+
+
+def test_discovery_imports_every_public_file_in_name_order(monkeypatch):
+    import importlib
+    import pkgutil
+
+    import archspec.ops as ops
+
+    imported = []
+    monkeypatch.setattr(importlib, "import_module", imported.append)
+    ops._discover()
+    public = sorted(m.name for m in pkgutil.iter_modules(ops.__path__) if not m.name.startswith("_"))
+    assert imported == [f"archspec.ops.{name}" for name in public] and "archspec.ops.conv2d" in imported
 
 
 def test_every_file_in_ops_is_registered():

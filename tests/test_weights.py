@@ -554,8 +554,21 @@ def test_load_weights_loads_and_checks_twice(net, tmp_path, monkeypatch):
     real = weights.read_state
     monkeypatch.setattr(weights, "read_state", lambda p: {k: v for k, v in real(p).items() if k != "fc.bias"})
     err = refusal(load_weights, archspec.build(graph), str(path), graph)
-    assert err.code == "weights.mismatch" and err.message.startswith("the weights do not match the model (1 missing")
+    name = Path(graph.modules["fc"].where.file).name
+    assert err.code == "weights.mismatch"
+    assert err.message == f"the weights do not match the model (1 missing, 0 unexpected, 0 differ)\n" \
+        f"  missing: fc ({name}:8): bias"
     assert err.location.file == str(path)
+
+
+def test_load_weights_reports_a_header_mismatch_at_the_file(net, tmp_path):
+    graph, model = net
+    path = tmp_path / "w.safetensors"
+    save_weights(torch.nn.Linear(2, 2), path)
+    err = refusal(load_weights, model, path, graph)
+    assert err.code == "weights.mismatch"
+    assert err.message.startswith("the weights do not match the model (9 missing, 2 unexpected")
+    assert (err.location.file, err.location.line) == (str(path), 0)
 
 
 def test_save_weights_clones_shared_tensors(tmp_path):
@@ -569,3 +582,52 @@ def test_save_weights_clones_shared_tensors(tmp_path):
     t.weight = torch.nn.Parameter(torch.randn(4, 2).t())  # not contiguous
     save_weights(t, path)
     assert torch.equal(read_state(path)["weight"], t.weight)
+
+
+def test_weights_only_even_where_torch_defaults_to_pickle(tmp_path, monkeypatch):
+    """torch 2.4 and 2.5 load full pickles unless told otherwise; the environment variable makes today's torch
+    do the same, so only an explicit weights_only=True refuses this file."""
+    import fractions
+
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    path = good_pt(tmp_path / "w.pt", {"a": torch.zeros(1), "b": fractions.Fraction(1, 2)})
+    err = refusal(read_header, path)
+    assert err.code == "weights.unreadable"
+    assert err.message.startswith("cannot read weights: UnpicklingError: Weights only load failed")
+
+
+def test_checkpoint_saved_on_cuda_loads_on_the_cpu(tmp_path):
+    source = good_pt(tmp_path / "cpu.pt", {"a": torch.arange(2.0)})
+    path = tmp_path / "cuda.pt"
+    with zipfile.ZipFile(source) as good, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as out:
+        for info in good.infolist():
+            data = good.read(info.filename)
+            if info.filename.endswith("data.pkl"):
+                assert data.count(b"X\x03\x00\x00\x00cpu") == 1
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x04\x00\x00\x00cuda")
+            out.writestr(info, data)
+    assert read_header(path) == {"a": ((2,), torch.float32)}
+    state = read_state(path)
+    assert state["a"].device.type == "cpu" and torch.equal(state["a"], torch.arange(2.0))
+
+
+def test_mismatch_groups_of_exactly_six_and_keys_with_a_leading_dot(net, tmp_path):
+    graph, model = net
+    header = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    header.update({f"fc.x{i}": ((1,), torch.float32) for i in range(6)})
+    header.update({f"conv.y{i}": ((1,), torch.float32) for i in range(7)})
+    header[".weird"] = ((1,), torch.float32)
+    lines = refusal(check, model, header, graph, tmp_path / "w.pt").message.split("\n")
+    name = Path(graph.modules["fc"].where.file).name
+    assert lines[1:] == [f"  unexpected: fc ({name}:8): x0, x1, x2, x3, x4, x5",
+                         f"  unexpected: conv ({name}:5): y0, y1, y2, y3, y4, y5 (+1 more)",
+                         "  unexpected: <top>: .weird"]
+
+
+def test_keys_group_under_the_deepest_declared_module():
+    from types import SimpleNamespace
+
+    tg = SimpleNamespace(modules={"a": None, "a.b": None, "c": None})
+    assert weights._by_node(["a.b.c.d", "a.x.y", "c.w", "q.r", "top"], tg) == \
+        {"a.b": ["a.b.c.d"], "a": ["a.x.y"], "c": ["c.w"], "": ["q.r", "top"]}
+    assert weights._by_node(["a.b.c.d", "top"], None) == {"a.b.c": ["a.b.c.d"], "": ["top"]}
