@@ -113,7 +113,7 @@ def safetensors_header(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dty
             raise _fail(path, f"tensor {key[:80]!r}: a header entry needs dtype, shape and data_offsets only",
                         "weights.header")
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if dtype not in SAFETENSORS_SIZES:
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_SIZES:  # a list or object is unhashable
             raise _fail(path, f"tensor {key[:80]!r}: unknown dtype {str(dtype)[:20]!r}", "weights.header")
         if not isinstance(shape, list) or len(shape) > 16 or \
                 not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 48 for d in shape):
