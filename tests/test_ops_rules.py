@@ -380,7 +380,7 @@ def test_dropout_module():
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_activation_inplace(kind):
-    cls_name, can_inplace = KINDS[kind]
+    cls_name, can_inplace, _ = KINDS[kind]
     prim = REGISTRY[kind]
     assert prim.supports_inplace is can_inplace
     for module in (prim.build(prim.Args(), [(3,)], inplace=True),
@@ -395,6 +395,27 @@ def test_activation_inplace(kind):
     assert (out.data_ptr() == x.data_ptr()) is can_inplace
     assert REGISTRY["act"].key_args(REGISTRY["act"].Args.model_validate({"kind": kind})) == {"kind": kind}
     assert REGISTRY["act"].build(REGISTRY["act"].Args(), [(3,)]).__class__ is nn.ReLU
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("inplace", [False, True])
+def test_activation_function_form_equals_its_module(kind, inplace):
+    """An unnamed activation outside a seq is a function call (F.relu): the same values as its module, in place
+    exactly where the module would be."""
+    from torch import fx
+
+    _, can_inplace, _ = KINDS[kind]
+    for prim, args in ((REGISTRY[kind], REGISTRY[kind].Args()),
+                       (REGISTRY["act"], REGISTRY["act"].Args.model_validate({"kind": kind}))):
+        graph = fx.Graph()
+        graph.output(prim.emit(graph, args, [graph.placeholder("x")], inplace))
+        function = fx.GraphModule(nn.Module(), graph)
+        x = torch.randn(2, 3, 4, 4) * 8  # past relu6's and the hard functions' knees
+        expected = prim.build(args, [(3, 4, 4)])(x.clone())
+        y = x.clone()
+        out = function(y)
+        assert torch.equal(out, expected)
+        assert (out.data_ptr() == y.data_ptr()) is (inplace and can_inplace)
 
 
 def test_identity_and_flatten_modules():

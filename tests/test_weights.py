@@ -593,7 +593,8 @@ def test_weights_only_even_where_torch_defaults_to_pickle(tmp_path, monkeypatch)
     path = good_pt(tmp_path / "w.pt", {"a": torch.zeros(1), "b": fractions.Fraction(1, 2)})
     err = refusal(read_header, path)
     assert err.code == "weights.unreadable"
-    assert err.message.startswith("cannot read weights: UnpicklingError: Weights only load failed")
+    # refused by weights_only=True (the Fraction was never unpickled), with the re-save advice
+    assert err.message.startswith("the file pickles a Python object (fractions.Fraction), not a state_dict")
 
 
 def test_checkpoint_saved_on_cuda_loads_on_the_cpu(tmp_path):
