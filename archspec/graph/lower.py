@@ -62,25 +62,80 @@ class Src:
 
 
 @dataclass
+class LentName:
+    """A name that an absent (`when: false`) node lends to its input; `read` once a reference used it. One
+    object is shared by the scopes that copy the name, so a read anywhere counts."""
+
+    read: bool = False
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to run a named node again (`call:`): the node, and the scope, place, row and forced args it had."""
+
+    node: Any
+    scope: Scope
+    src: Src
+    row: Row
+    force: dict
+
+
+@dataclass
 class Scope:
     env: dict[str, Any]
     prefix: str  # module path prefix, "" or "layer1.0."
     names: dict[str, str] = field(default_factory=dict)  # local node name -> call id of its output
-    recipes: dict[str, tuple] = field(default_factory=dict)  # local name -> how to run it again
+    recipes: dict[str, Recipe] = field(default_factory=dict)  # local name -> how to run it again
     reuse: bool = False  # re-running a shared module: check modules exist instead of creating them
     later: set = field(default_factory=set)  # names defined after the current node (forward references)
     trail: tuple[int, ...] = ()  # the container invocations this scope is inside, outermost first
     depth: int = 0
     # Name resolution (docs/spec-language.md, "Names"): names bound by nodes that exist here, and names
-    # that an absent (`when: false`) node lends to its input, each with a one-item "was it read?" flag
-    # shared by the scopes that copy it.
+    # that an absent (`when: false`) node lends to its input.
     present: set = field(default_factory=set)
-    absent: dict = field(default_factory=dict)
+    absent: dict[str, LentName] = field(default_factory=dict)
 
     def nested(self, prefix: str, token: int) -> Scope:
         """The scope inside a sequence: it sees this scope's names, and binds its own."""
         return replace(self, prefix=prefix, names=dict(self.names), trail=self.trail + (token,),
                        present=set(), absent=dict(self.absent))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row's evaluated values, and where each column's value stands in the spec (for errors)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, tuple] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.values
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def without(self, key: str) -> Row:
+        return Row({k: v for k, v in self.values.items() if k != key}, self.paths)
+
+    def where(self, key: str) -> tuple:
+        return self.paths[key]
+
+
+NO_ROW = Row()
+
+
+class SeqIndex:
+    """Hands out the indices that name a sequence's items (`0`, `1`, ...), as nn.Sequential does."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def take(self) -> str:
+        self.count += 1
+        return str(self.count - 1)
 
 
 class Lowerer:
@@ -149,10 +204,10 @@ class Lowerer:
         return {k: scope[k] for k in lets}
 
     # ---- node lists -------------------------------------------------------------------------
-    def lower_list(self, nodes: list, scope: Scope, prev: str, src: Src, in_seq: list | None) -> str:
+    def lower_list(self, nodes: list, scope: Scope, prev: str, src: Src, in_seq: SeqIndex | None) -> str:
         """Lower nodes in order; each reads the previous one unless it says `from:`.
 
-        `in_seq` is a one-item counter when the list is a sequence whose items are named by index.
+        `in_seq` names the items by index when the list is a sequence.
         """
         later = {n.name for n in nodes if n.name}
         for i, node in enumerate(nodes):
@@ -161,9 +216,9 @@ class Lowerer:
             prev = self.lower_tabled(node, scope, prev, src.child(i), in_seq)
         return prev
 
-    def lower_tabled(self, node, scope: Scope, prev: str, src: Src, in_seq: list | None) -> str:
+    def lower_tabled(self, node, scope: Scope, prev: str, src: Src, in_seq: SeqIndex | None) -> str:
         if node.table is None:
-            return self.lower_repeated(node, scope, prev, src, in_seq, {})
+            return self.lower_repeated(node, scope, prev, src, in_seq, NO_ROW)
         table = node.table
         self._check_columns(node, scope, src)
         for r, row in enumerate(table.rows):
@@ -171,10 +226,10 @@ class Lowerer:
             values = self._row(table.columns, row, rsrc)
             values = {k: self.evaluate(v, scope.env, rsrc, literal_ok=True) for k, v in values.items()}
             row_scope = replace(scope, env={**scope.env, **values})
-            values["__paths__"] = {k: ("table", "rows", r, k if isinstance(row, dict) else table.columns.index(k))
-                                   for k in table.columns}
+            paths = {k: ("table", "rows", r, k if isinstance(row, dict) else table.columns.index(k))
+                     for k in table.columns}
             plain = node.model_copy(update={"table": None})
-            prev = self.lower_repeated(plain, row_scope, prev, src, in_seq, values)
+            prev = self.lower_repeated(plain, row_scope, prev, src, in_seq, Row(values, paths))
         return prev
 
     def _check_columns(self, node, scope: Scope, src: Src) -> None:
@@ -212,8 +267,8 @@ class Lowerer:
                             code="table.row_length")
         return dict(zip(columns, row))
 
-    def lower_repeated(self, node, scope: Scope, prev: str, src: Src, in_seq: list | None,
-                       row: dict) -> str:
+    def lower_repeated(self, node, scope: Scope, prev: str, src: Src, in_seq: SeqIndex | None,
+                       row: Row) -> str:
         if not self._when(node, scope, src):
             self._absent(node, scope, prev, src, row)
             return prev  # the node does not exist: the next one reads what this one would have followed
@@ -234,17 +289,18 @@ class Lowerer:
             path = self._container(scope, name, "Sequential", src)
             token = self._invoke(path, "Sequential", inputs[:1])
             inner = scope.nested(path + ".", token)
-            inner_row = {k: v for k, v in row.items() if k != "name"}  # the name went to the sequence
-            out = self._repeat(node.model_copy(update={"name": None}), inner, inputs, src, [0], count, inner_row)
+            inner_row = row.without("name")  # the name went to the sequence
+            out = self._repeat(node.model_copy(update={"name": None}), inner, inputs, src, SeqIndex(), count,
+                               inner_row)
             self.invocations[token].output = out
             return self._bind(scope, name, out, src, path)
         return self._repeat(node, scope, inputs, src, in_seq, count, row)
 
-    def _row_name(self, row: dict, src: Src) -> str | None:
+    def _row_name(self, row: Row, src: Src) -> str | None:
         name = row.get("name")
         if name is None:
             return None
-        where = src.at(*row["__paths__"]["name"])
+        where = src.at(*row.where("name"))
         if not (isinstance(name, str) and _NAME.fullmatch(name)):
             raise SpecError(f"a row's name must be an identifier, got {short_repr(name)}", where,
                             "letters, digits and _, not starting with a digit", code="table.bad_name")
@@ -253,19 +309,19 @@ class Lowerer:
             raise SpecError(f"{reason}; pick another name", where, src.hint(), code="schema.reserved_name")
         return name
 
-    def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: list, count: int,
-                row: dict) -> str:
+    def _repeat(self, node, scope: Scope, inputs: list[str], src: Src, counter: SeqIndex, count: int,
+                row: Row) -> str:
         before = self.work.used
         out = self._lower_one(node, scope, inputs, src, counter, None, row)
         self.work.predict(self.work.used - before, count - 1, src)
         # Later repeats read the one before: stride 1 (see docs), and a stated in_channels was the first's.
         node = node.model_copy(update={"in_channels": None}) if getattr(node, "in_channels", None) else node
-        row = {k: v for k, v in row.items() if k != "in_channels"}
+        row = row.without("in_channels")
         for _ in range(count - 1):
             out = self._lower_one(node, scope, [out], src, counter, None, row, {"stride": 1})
         return out
 
-    def _absent(self, node, scope: Scope, prev: str, src: Src, row: dict) -> None:
+    def _absent(self, node, scope: Scope, prev: str, src: Src, row: Row) -> None:
         """A node whose `when` is false lends its name to its (first) input, unless a node of that name
         exists here: then the name stays that node's."""
         self.work.step(src)
@@ -273,7 +329,7 @@ class Lowerer:
         name = node.name or self._row_name(row, src)
         if name and name not in scope.present:
             scope.names[name] = inputs[0]
-            scope.absent[name] = [False]
+            scope.absent[name] = LentName()
 
     def _when(self, node, scope: Scope, src: Src) -> bool:
         if node.when is None:
@@ -296,7 +352,7 @@ class Lowerer:
         if ref in scope.names:
             read = scope.absent.get(ref)
             if read is not None:
-                read[0] = True
+                read.read = True
             return scope.names[ref]
         for full in (scope.prefix + ref, ref):  # relative to this block or sequence, then from the top
             if full in self.called_again:
@@ -315,21 +371,20 @@ class Lowerer:
                          code="graph.dangling_ref")
 
     # ---- one node ---------------------------------------------------------------------------
-    def _lower_one(self, node, scope: Scope, inputs: list[str], src: Src, in_seq: list | None,
-                   name: str | None, row: dict, force: dict | None = None) -> str:
+    def _lower_one(self, node, scope: Scope, inputs: list[str], src: Src, in_seq: SeqIndex | None,
+                   name: str | None, row: Row, force: dict | None = None) -> str:
         self.work.step(src)
         if in_seq is not None:
             if "name" in row:
                 raise SpecError("rows inside a seq are named by their index, so a `name` column would be ignored",
-                                src.at(*row["__paths__"]["name"]),
+                                src.at(*row.where("name")),
                                 src.hint("drop the `name` column, or move the table out of the seq"),
                                 code="table.name_in_seq")
             if node.name is not None and not isinstance(node, UseNode):
                 raise SpecError("items of a seq are named by their index", src.at("name", key=True),
                                 "remove `name:`; refer to the item as SEQ.INDEX", code="graph.seq_item_named")
             if not isinstance(node, UseNode):  # a call makes no module, so it takes no index
-                name = str(in_seq[0])
-                in_seq[0] += 1
+                name = in_seq.take()
         if isinstance(node, SeqNode):
             out = self._lower_seq(node, scope, inputs, src, name)
         elif isinstance(node, UseNode):
@@ -348,7 +403,7 @@ class Lowerer:
                              src.hint("give the node another name, or make the `when` conditions exclusive"),
                              code="graph.duplicate_name")
         read = scope.absent.pop(name, None)
-        if read is not None and read[0]:
+        if read is not None and read.read:
             raise GraphError(f"{name!r} was read while only an absent node of that name stood before it (so it "
                              "meant that node's input), and this later node of the same name exists",
                              src.at("name", key=True),
@@ -369,7 +424,7 @@ class Lowerer:
         path = self._container(scope, name, "Sequential", src)
         token = self._invoke(path, "Sequential", inputs)
         inner = scope.nested(path + ".", token)
-        out = self.lower_list(node.seq, inner, inputs[0], src.child("seq"), in_seq=[0])
+        out = self.lower_list(node.seq, inner, inputs[0], src.child("seq"), in_seq=SeqIndex())
         self.invocations[token].output = out
         return out
 
@@ -396,19 +451,19 @@ class Lowerer:
             raise GraphError(f"`call` names {node.call!r}, which is not a module defined before it here",
                              src.at("call"), src.hint(did_you_mean(node.call, scope.recipes)),
                              code="graph.dangling_ref")
-        original, origin_scope, origin_src, row, force = recipe
+        original = recipe.node
         if getattr(original, "hold", False):
             raise GraphError(f"`call` names {node.call!r}, a `hold` module, which the forward never runs",
                              src.at("call"), src.hint(f"drop `hold` from {node.call!r} to call it"),
                              code="graph.call_held")
-        again = replace(origin_scope, names=dict(scope.names), reuse=True)
-        return self._lower_call(original, again, inputs, origin_src, original.name, row, force,
+        again = replace(recipe.scope, names=dict(scope.names), reuse=True)
+        return self._lower_call(original, again, inputs, recipe.src, original.name, recipe.row, recipe.force,
                                 caller=src)
 
     def _lower_call(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, name: str | None,
-                    row: dict, force: dict, caller: Src | None = None) -> str:
+                    row: Row, force: dict, caller: Src | None = None) -> str:
         if name is not None and name not in scope.recipes:  # a block run again (reuse) records its own too
-            scope.recipes[name] = (node, scope, src, row, force)
+            scope.recipes[name] = Recipe(node, scope, src, row, force)
         chosen = self._block_name(node, scope)
         if chosen != node.block:
             node = node.model_copy(update={"block": chosen})
@@ -429,7 +484,7 @@ class Lowerer:
         value = scope.env.get(name)
         return value if isinstance(value, str) else name
 
-    def _in_shapes(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, row: dict) -> list[tuple]:
+    def _in_shapes(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, row: Row) -> list[tuple]:
         if node.hold:
             if node.input_shape is None:
                 raise SpecError("a `hold` module needs `input_shape`", src.at(), code="schema.hold_shape")
@@ -441,7 +496,7 @@ class Lowerer:
         shapes = [self.shape(i) for i in inputs]
         stated = node.in_channels if node.in_channels is not None else row.get("in_channels")
         if stated is not None:
-            key = ("in_channels",) if node.in_channels is not None else row["__paths__"]["in_channels"]
+            key = ("in_channels",) if node.in_channels is not None else row.where("in_channels")
             want = self.evaluate(stated, scope.env, src.child(*key))
             if shapes[0][0] != want:
                 raise ShapeError(f"in_channels is {want} but the input has {shapes[0][0]} channels "
@@ -451,7 +506,7 @@ class Lowerer:
         return shapes
 
     def _lower_primitive(self, primitive: Primitive, node: CallNode, scope: Scope, inputs: list[str],
-                         src: Src, name: str | None, row: dict, force: dict, caller: Src | None) -> str:
+                         src: Src, name: str | None, row: Row, force: dict, caller: Src | None) -> str:
         args = self._primitive_args(primitive, node, scope, src, row, force)
         shapes = self._in_shapes(node, scope, inputs, src, row)
         if not primitive.min_inputs <= len(shapes) <= primitive.max_inputs:
@@ -521,7 +576,7 @@ class Lowerer:
         self.ids[base] = count
         return base if count == 1 else f"{base}@{count}"
 
-    def _primitive_args(self, primitive: Primitive, node: CallNode, scope: Scope, src: Src, row: dict,
+    def _primitive_args(self, primitive: Primitive, node: CallNode, scope: Scope, src: Src, row: Row,
                         force: dict):
         fields = primitive.Args.model_fields
         raw = node.args
@@ -547,7 +602,7 @@ class Lowerer:
 
     # ---- composite blocks -------------------------------------------------------------------
     def _lower_block(self, node: CallNode, scope: Scope, inputs: list[str], src: Src, name: str | None,
-                     row: dict, force: dict) -> str:
+                     row: Row, force: dict) -> str:
         block, located = self.blocks[node.block]
         if node.hold:
             raise SpecError("`hold` makes one primitive module that the forward never calls; "
@@ -577,7 +632,7 @@ class Lowerer:
             if block.order is not None:
                 raise SpecError("a sequence block's items run in their index order, so `order` cannot change it",
                                 bsrc.at("order", key=True), bsrc.hint("drop `order`"), code="schema.order")
-            last = self.lower_list(sequence.seq, inner, inputs[0], bsrc.child("nodes", 0, "seq"), in_seq=[0])
+            last = self.lower_list(sequence.seq, inner, inputs[0], bsrc.child("nodes", 0, "seq"), in_seq=SeqIndex())
         else:
             last = self.lower_list(block.nodes, inner, inputs[0], bsrc.child("nodes"), in_seq=None)
             if not scope.reuse:
@@ -586,7 +641,7 @@ class Lowerer:
         self.invocations[token].output = out
         return out
 
-    def _block_params(self, block: BlockDef, node: CallNode, scope: Scope, src: Src, row: dict,
+    def _block_params(self, block: BlockDef, node: CallNode, scope: Scope, src: Src, row: Row,
                       force: dict) -> dict:
         raw = node.args
         for error in unknown_arg_errors(block.block, block.params, raw, lambda key: src.at(key, key=True), src.hint):
