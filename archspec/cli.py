@@ -299,24 +299,30 @@ class Parser(argparse.ArgumentParser):
         super()._print_message(clean(message) if message else message, file)
 
 
+# (flag, least value, help); each default is Limits' own, so the caps have one source of truth
+_CAP_FLAGS = (
+    ("--max-params", 0, "refuse specs above this many params"),
+    ("--max-calls", 1, "refuse graphs above this many calls"),
+    ("--max-repeat", 1, "refuse a repeat above this count"),
+    ("--max-work", 1, "refuse specs whose lowering visits more nodes than this (repeats multiply)"),
+    ("--max-build", 1, "refuse to build more torch calls + modules than this (validate is not affected)"),
+    ("--max-expr-work", 1, "refuse specs whose expressions take more evaluation steps than this"),
+)
+
+
 def _spec_options(p: argparse.ArgumentParser, input_size: bool = True) -> None:
+    from archspec.graph.limits import Limits
+
+    defaults = Limits()
     p.add_argument("--set", action="append", metavar="KEY=VALUE", type=_set_pair,
                    help="override a param (repeatable)")
     if input_size:
         p.add_argument("--input", type=INPUT_SIZE, metavar="C,H,W", help=INPUT_HELP)
-    p.add_argument("--max-params", type=_int_in(0, CAP, "--max-params"), default=2_000_000_000,
-                   help="refuse specs above this many params")
-    p.add_argument("--max-calls", type=_int_in(1, CAP, "--max-calls"), default=100_000,
-                   help="refuse graphs above this many calls")
-    p.add_argument("--max-repeat", type=_int_in(1, CAP, "--max-repeat"), default=4096,
-                   help="refuse a repeat above this count")
-    p.add_argument("--max-work", type=_int_in(1, CAP, "--max-work"), default=250_000,
-                   help="refuse specs whose lowering visits more nodes than this (repeats multiply)")
-    p.add_argument("--max-build", type=_int_in(1, CAP, "--max-build"), default=40_000,
-                   help="refuse to build more torch calls + modules than this (validate is not affected)")
-    p.add_argument("--max-expr-work", type=_int_in(1, CAP, "--max-expr-work"), default=2_000_000,
-                   help="refuse specs whose expressions take more evaluation steps than this")
-    p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"), default=8192,
+    for flag, least, help_text in _CAP_FLAGS:
+        p.add_argument(flag, type=_int_in(least, CAP, flag), default=getattr(defaults, flag[2:].replace("-", "_")),
+                       help=help_text)
+    p.add_argument("--max-activation-mb", type=_int_in(1, CAP >> 20, "--max-activation-mb"),
+                   default=defaults.max_activation_bytes >> 20,
                    help="refuse specs whose activations at the (declared or --input) input exceed this "
                         "(MiB per sample)")
 
