@@ -10,6 +10,7 @@ at run time.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -24,7 +25,11 @@ from archspec.graph.ir import INPUT, TypedGraph
 from archspec.graph.limits import check_memory
 from archspec.ops import REGISTRY
 
+# Generated classes by (base, name, program digest). Bounded, so that a process that builds thousands of
+# different models (a design-space search) does not keep every class: an evicted class stays valid for the
+# models that have it, and the next model of that program compiles it again.
 _CLASSES: dict[tuple[str, str, str], type] = {}
+MAX_CLASSES = 4096
 
 
 class ArchspecBlock(nn.Module):
@@ -91,10 +96,12 @@ _BASES = {cls.__name__: cls for cls in (ArchspecBlock, ArchspecModel)}
 
 
 def generated_class(base: type, name: str, program: Forward | RootProgram) -> type:
-    """The class for (base, name, program), made once per process."""
-    key = (base.__name__, name, program.key())
+    """The class for (base, name, program), made once per process (while it stays among the last MAX_CLASSES)."""
+    key = (base.__name__, name, hashlib.sha256(program.key().encode()).hexdigest())
     cls = _CLASSES.get(key)
-    if cls is None:
+    if cls is None or cls._archspec_program != program:  # a digest collision would be caught here
+        if len(_CLASSES) >= MAX_CLASSES:
+            del _CLASSES[next(iter(_CLASSES))]
         cls = _CLASSES[key] = base._archspec_make(name, program)
     return cls
 
