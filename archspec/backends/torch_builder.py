@@ -20,9 +20,9 @@ from torch import nn
 from archspec.backends.codegen import compile_method, forward_source
 from archspec.backends.forwards import FlatPlan, Forward, ForwardPlanner, RootProgram
 from archspec.backends.init import apply_rules
+from archspec.backends.memory import check_memory
 from archspec.errors import Location, SpecError
 from archspec.graph.ir import INPUT, TypedGraph
-from archspec.graph.limits import check_memory
 from archspec.ops import REGISTRY
 
 # Generated classes by (base, name, program digest). Bounded, so that a process that builds thousands of
