@@ -35,3 +35,21 @@ def test_the_precheck_reports_a_single_mistake_itself(tmp_path):
     with pytest.raises(SpecError) as again:
         archspec.compile(path)
     assert again.value.format() == info.value.format()
+
+
+def test_init_schemes_are_resolved_once_into_the_ir(monkeypatch):
+    """Lowering binds each `init:` scheme; the torch side applies the bound arguments and never parses."""
+    from archspec.graph import init_rules
+
+    graph = archspec.compile(Path(archspec.__file__).parent.parent / "specs/ft_net.yaml")
+    assert graph.init and all(rule.paths and rule.schemes for rule in graph.init)
+    key, scheme, kwargs = graph.init[0].schemes[0]
+    assert key == "weight" and scheme == "kaiming_normal" and dict(kwargs)["mode"] in ("fan_in", "fan_out")
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the backend parsed an init scheme")
+
+    monkeypatch.setattr(init_rules, "bind", no_parsing)
+    monkeypatch.setattr(init_rules, "scheme_call", no_parsing)
+    model = archspec.build(graph, seed=0)
+    assert sum(p.numel() for p in model.parameters()) == graph.total_params

@@ -1,17 +1,16 @@
 """Initialisation rules declared in a spec's `init:` section, applied after the module is built.
 
-A scheme is a call such as `kaiming_normal(mode='fan_out')` or `normal(0.0, 0.001)`, parsed with the
-safe expression parser (and checked at lowering) and mapped onto `torch.nn.init`; nothing is executed.
+A scheme is a call such as `kaiming_normal(mode='fan_out')` or `normal(0.0, 0.001)`. Lowering parses it with
+the safe expression parser, checks and binds its arguments and stores the result in the IR (`ResolvedInit`);
+this module maps it onto `torch.nn.init`. Nothing is parsed or executed here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
-from archspec.graph.init_rules import SCHEME_NAMES, bind
+from archspec.graph.init_rules import SCHEME_NAMES
 from archspec.graph.ir import TypedGraph
 
 SCHEMES = {  # called with the arguments that init_rules.bind checked and named
@@ -35,23 +34,13 @@ if set(SCHEMES) != set(SCHEME_NAMES):  # the static check and the torch side mus
 
 
 def apply_rules(model: nn.Module, tg: TypedGraph) -> None:
-    for rule in tg.init:
-        for path, decl in tg.modules.items():
-            if decl.kind != "leaf" or decl.type not in rule.blocks or not _under(path, rule.under):
-                continue
-            module = model.get_submodule(path)
-            for key in ("weight", "bias"):
-                tensor = getattr(module, key, None)
-                text = getattr(rule, key)
-                if text is not None and isinstance(tensor, torch.Tensor):
-                    _apply(tensor, text)
-
-
-def _under(path: str, prefix: str | None) -> bool:
-    return prefix is None or path == prefix or path.startswith(prefix + ".")
-
-
-def _apply(tensor: torch.Tensor, text: str) -> Any:
-    name, kwargs = bind(text)  # the same binding and checks as at lowering time
+    """Apply the rules lowering resolved, in spec order: per rule, per module, weight then bias (the order
+    fixes which random numbers each tensor draws, so one seed gives one set of weights)."""
     with torch.no_grad():
-        return SCHEMES[name](tensor, **kwargs)
+        for rule in tg.init:
+            for path in rule.paths:
+                module = model.get_submodule(path)
+                for key, scheme, kwargs in rule.schemes:
+                    tensor = getattr(module, key, None)
+                    if isinstance(tensor, torch.Tensor):
+                        SCHEMES[scheme](tensor, **dict(kwargs))

@@ -1,6 +1,7 @@
 """Static checks of `init:` rules: scheme syntax, arity, argument types and ranges, and that each rule
-matches some module (no torch). `bind` is also what the torch side calls, so build never sees a scheme
-that validate did not check."""
+matches some module (no torch). Lowering resolves each rule once into the IR (`ResolvedInit`: the modules it
+matches and the bound arguments), so the torch side never parses a scheme and never sees one that validate did
+not check."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import ast
 from typing import Any
 
 from archspec.errors import SpecError, did_you_mean
-from archspec.graph.ir import TypedGraph
+from archspec.graph.ir import ResolvedInit, TypedGraph
 from archspec.ops import REGISTRY
 from archspec.source import Located
 from archspec.spec import expr
@@ -90,17 +91,21 @@ def bind(text: str) -> tuple[str, dict[str, Any]]:
     return name, bound
 
 
-def check_init_rules(tg: TypedGraph, located: Located) -> None:
+def resolve_init_rules(tg: TypedGraph, rules: list, located: Located) -> list[ResolvedInit]:
+    """Check the spec's `init:` rules against the module table and bind their schemes, once: the backend
+    applies the result without parsing anything again."""
     leaves = {path: d for path, d in tg.modules.items() if d.kind == "leaf"}
-    for i, rule in enumerate(tg.init):
+    resolved = []
+    for i, rule in enumerate(rules):
         matched = [p for p, d in leaves.items() if d.type in rule.blocks
                    and (rule.under is None or p == rule.under or p.startswith(rule.under + "."))]
+        schemes = []
         for key in ("weight", "bias"):
             text = getattr(rule, key)
             if text is None:
                 continue
             try:
-                name, _ = bind(text)
+                name, kwargs = bind(text)
             except (InitError, expr.ExprError) as exc:
                 raise SpecError(str(exc), located.loc(("init", i, key)), code="schema.init") from None
             if name in FAN_SCHEMES:
@@ -109,8 +114,11 @@ def check_init_rules(tg: TypedGraph, located: Located) -> None:
                     raise SpecError(f"{name} needs a tensor of two or more dimensions, but the {key} of "
                                     f"{flat[0]} ({leaves[flat[0]].type}) is a vector", located.loc(("init", i, key)),
                                     "use normal, uniform, constant, zeros or ones for vectors", code="schema.init")
+            schemes.append((key, name, tuple(kwargs.items())))
         if not matched:
             hint = did_you_mean(rule.under or "", {p.rsplit(".", 1)[0] for p in leaves}) if rule.under else ""
             raise SpecError("this init rule matches no module", located.loc(("init", i)),
                             hint or "check `blocks` (primitive names) and `under` (a module path)",
                             code="schema.init_unmatched")
+        resolved.append(ResolvedInit(tuple(matched), tuple(schemes)))
+    return resolved

@@ -55,6 +55,15 @@ class Invocation:
     output: str = ""
 
 
+@dataclass(frozen=True)
+class ResolvedInit:
+    """An `init:` rule as lowering resolved it: the leaf modules it matches (in module order), and for each of
+    "weight" and "bias" the scheme and its bound, checked arguments. The backend applies it as it is."""
+
+    paths: tuple[str, ...]
+    schemes: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...]  # (tensor, scheme, ((arg, value), ...))
+
+
 @dataclass
 class TypedGraph:
     name: str
@@ -64,7 +73,7 @@ class TypedGraph:
     outputs: dict[str, list[str]]  # mode ("train", "eval") -> call ids
     file: str = ""
     params: dict[str, Any] = field(default_factory=dict)
-    init: list = field(default_factory=list)
+    init: list[ResolvedInit] = field(default_factory=list)
     invocations: dict[int, Invocation] = field(default_factory=dict)
     class_name: str | None = None  # the spec's `class_name`: the built model's class
     weights: dict[str, Any] = field(default_factory=dict)  # the spec's `weights:` (tag -> WeightsEntry)

@@ -24,7 +24,7 @@ from archspec.errors import (
 )
 from archspec.graph.analysis import check_dead_modules
 from archspec.graph.binding import unknown_arg_errors
-from archspec.graph.init_rules import check_init_rules
+from archspec.graph.init_rules import resolve_init_rules
 from archspec.graph.ir import INPUT, Call, Invocation, ModuleDecl, TypedGraph
 from archspec.graph.limits import Limits, check_held, check_input
 from archspec.graph.precheck import precheck
@@ -191,9 +191,9 @@ class Lowerer:
         self._reorder("", model.order, model.nodes, src.child("order"))
         outputs = self._outputs(model.outputs, scope, last, src)
         graph = TypedGraph(model.name, tuple(model.input), self.graph, self.modules, outputs,
-                           self.spec.file, dict(self.spec.params), list(model.init), self.invocations,
+                           self.spec.file, dict(self.spec.params), [], self.invocations,
                            model.class_name, dict(model.weights), self.spec.weights_source or self.spec.source)
-        check_init_rules(graph, self.spec.source)
+        graph.init = resolve_init_rules(graph, list(model.init), self.spec.source)
         check_dead_modules(graph)
         return graph
 
