@@ -166,7 +166,7 @@ def test_osnet_gate_is_one_module_called_four_times():
     graph = archspec.compile(ROOT / "specs/osnet_x1_0.yaml")
     calls = [c for c in graph.calls() if c.module == "conv2.0.gate.fc1"]
     assert len(calls) == 4
-    assert sum(c.params for c in calls) == 64 * 4 + 4  # counted once
+    assert sum(c.param_count for c in calls) == 64 * 4 + 4  # counted once
     model = archspec.build(graph)
     assert [k for k in model.state_dict() if k.startswith("conv2.0.gate.")] == [
         "conv2.0.gate.fc1.weight", "conv2.0.gate.fc1.bias", "conv2.0.gate.fc2.weight", "conv2.0.gate.fc2.bias"]

@@ -137,7 +137,7 @@ class Diagram:
         return op, REGISTRY[op].category
 
     def _params(self, key: str) -> int:
-        return sum(m.params for path, m in self.tg.modules.items() if path == key or path.startswith(key + "."))
+        return sum(m.param_count for path, m in self.tg.modules.items() if path == key or path.startswith(key + "."))
 
     def _args(self, key: str) -> str:
         decl = self.tg.modules.get(key)

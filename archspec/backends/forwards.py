@@ -103,10 +103,10 @@ class ForwardPlanner:
         self.tg = tg
         self.inplace = inplace
         self.live_any = tg.live("train") | tg.live("eval")
-        self.calls = [c for c in tg.calls() if c.id in self.live_any or c.scope]
+        self.calls = [c for c in tg.calls() if c.id in self.live_any or c.containers]
         self.inside: dict[int, list[Call]] = defaultdict(list)
         for call in self.calls:
-            for token in call.scope:
+            for token in call.containers:
                 self.inside[token].append(call)
         self.children: dict[str, list[str]] = defaultdict(list)
         for path in tg.modules:
@@ -135,7 +135,7 @@ class ForwardPlanner:
         for call in self.inside[token]:
             if call.id == inv.output:
                 continue
-            if call.id in outputs or any(token not in r.scope for r in readers[call.id]):
+            if call.id in outputs or any(token not in r.containers for r in readers[call.id]):
                 return True
         return False
 
@@ -161,7 +161,7 @@ class ForwardPlanner:
         """(module path, inputs, output, invocation) of what runs directly inside `token`, in order."""
         items, seen = [], set()
         for call in self.inside[token]:
-            below = call.scope[call.scope.index(token) + 1:]
+            below = call.containers[call.containers.index(token) + 1:]
             if below:
                 if below[0] not in seen:
                     seen.add(below[0])
@@ -208,8 +208,8 @@ class ForwardPlanner:
         return renumbered(Forward(tuple(inputs), tuple(steps), tuple(outputs)))
 
     def _outermost_callable(self, call: Call, owner: int | None) -> int | None:
-        start = call.scope.index(owner) + 1 if owner is not None else 0
-        return next((t for t in call.scope[start:] if t in self.callable), None)
+        start = call.containers.index(owner) + 1 if owner is not None else 0
+        return next((t for t in call.containers[start:] if t in self.callable), None)
 
     def is_plain_sequential(self, path: str) -> bool:
         """Whether nn.Sequential's own forward computes what the spec says this sequence computes."""

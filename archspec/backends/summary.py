@@ -41,7 +41,7 @@ def rows(tg: TypedGraph, depth: int = 2) -> list[Row]:
                              in_shape=call.in_shapes[0] if call.in_shapes else (), args=_key_args(decl, call)))
         row = table[-1]
         row.shape = call.out_shape
-        row.params += call.params
+        row.params += call.param_count
         row.macs += call.macs
     return table
 

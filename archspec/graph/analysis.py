@@ -42,6 +42,6 @@ def _params_below(tg: TypedGraph) -> dict[str, int]:
             continue
         while path:
             if path in total:
-                total[path] += decl.params
+                total[path] += decl.param_count
             path = path.rpartition(".")[0]
     return total

@@ -23,10 +23,10 @@ class Call:
     inputs: list[str]
     in_shapes: list[tuple]
     out_shape: tuple
-    params: int
+    param_count: int
     macs: int
     where: Location
-    scope: tuple[int, ...] = ()  # the container invocations it runs inside, outermost first
+    containers: tuple[int, ...] = ()  # the container invocations (tokens) it runs inside, outermost first
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ModuleDecl:
     in_shapes: list[tuple] = field(default_factory=list)
     where: Location | None = None
     calls: int = 0
-    params: int = 0
+    param_count: int = 0
     held: bool = False  # `hold: true`: made (its weights load) but never called
 
 
@@ -72,7 +72,7 @@ class TypedGraph:
     modules: dict[str, ModuleDecl]
     outputs: dict[str, list[str]]  # mode ("train", "eval") -> call ids
     file: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    spec_params: dict[str, Any] = field(default_factory=dict)  # the spec's params, as overridden
     init: list[ResolvedInit] = field(default_factory=list)
     invocations: dict[int, Invocation] = field(default_factory=dict)
     class_name: str | None = None  # the spec's `class_name`: the built model's class
@@ -89,7 +89,7 @@ class TypedGraph:
     @property
     def total_params(self) -> int:
         """From the module table, so modules held outside the forward path count too."""
-        return sum(m.params for m in self.modules.values())
+        return sum(m.param_count for m in self.modules.values())
 
     def total_macs(self, mode: str = "eval") -> int:
         live = self.live(mode)

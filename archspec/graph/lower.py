@@ -147,7 +147,7 @@ class Lowerer:
         self.paths: dict[str, str] = {}  # module/container path -> call id of its output
         self.called_again: set[str] = set()  # paths inside a module that `call:` runs more than once
         self.ids: dict[str, int] = {}
-        self.params = 0
+        self.param_count = 0  # params of the modules made so far
         self.activation_bytes = 4 * math.prod(spec.model.input)  # float32 tensors at batch 1, the input too
         self.work = limits.meter()  # every node visit counts, calls or not (limits.WorkMeter)
         self.invocations: dict[int, Invocation] = {}
@@ -539,7 +539,7 @@ class Lowerer:
                                 src.at("hold", key=True), src.hint("give the node a name, or drop `hold`"),
                                 code="graph.hold_function")
             self.modules[module].held = True
-            check_held(self.limits, len(self.graph), self.params, src.at("block"), self.activation_bytes)
+            check_held(self.limits, len(self.graph), self.param_count, src.at("block"), self.activation_bytes)
             return inputs[0] if inputs else INPUT
         call_id = self._new_id(module or scope.prefix + (name or primitive.name))
         call = Call(call_id, primitive.name, args, module, list(inputs), shapes, tuple(out), params,
@@ -548,7 +548,7 @@ class Lowerer:
         for slot, producer in enumerate(inputs):
             self.graph.add_edge(producer, call_id, slot=slot)
         self.activation_bytes += 4 * math.prod(out)
-        self.limits.check_graph(len(self.graph), self.params, call.where, self.activation_bytes)
+        self.limits.check_graph(len(self.graph), self.param_count, call.where, self.activation_bytes)
         return call_id
 
     def _module(self, path: str, primitive: Primitive, args, shapes, scope: Scope, src: Src,
@@ -568,7 +568,7 @@ class Lowerer:
                              "give the node another name, or use `call:` to share a module",
                              code="graph.duplicate_name")
         self.modules[path] = ModuleDecl(path, "leaf", primitive.name, args, shapes, src.at(), 1, params)
-        self.params += params
+        self.param_count += params
         return params
 
     def _new_id(self, base: str) -> str:
