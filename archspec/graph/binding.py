@@ -21,6 +21,8 @@ def accepted_args(name: str, blocks: dict) -> list[str] | None:
 def unknown_arg_errors(name: str, accepted: Iterable[str], keys: Iterable[str], locate: Callable[[str], Location],
                        hint: Callable[[str], str] = lambda text: text) -> list[SpecError]:
     """One error per key that `name` does not take, located at the key, with a "did you mean" hint."""
+    if all(key in accepted for key in keys):  # the common case: nothing to report, nothing to build
+        return []
     accepted = list(accepted)
     return [SpecError(f"{name} has no param {key!r}", locate(key),
                       hint(did_you_mean(key, accepted) or f"its params: {', '.join(accepted) or 'none'}"),
