@@ -91,7 +91,7 @@ def compile_method(forward: Forward, owner: str, name: str = "forward") -> Calla
     filename = f"<archspec-generated {owner}.{name} {digest}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     # Generated from validated identifiers and registry code only (module docstring); never spec text.
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102  hazard-ok: generated code, see above
+    exec(compile(source, filename, "exec"), namespace)  # hazard-ok: generated code, see the comment above
     function = namespace[name]
     function.__qualname__ = f"{owner}.{name}"
     return function
