@@ -79,6 +79,22 @@ def test_python_export_is_readable():
     assert "def forward_train(self, x):" in source and "def forward_eval(self, x):" in source
     assert "archspec" not in source.split('"""')[2]  # only the docstring mentions it
     compile(source, "osnet.py", "exec")  # hazard-ok: checks that generated text parses; nothing runs
+    assert not any(";" in line for line in block.splitlines())  # one statement per line (fx writes `a += b;  c = a`)
+
+
+def test_python_export_has_no_statement_or_name_errors(tmp_path):
+    """ruff's statement (E7), syntax (E9), pyflakes (F) and whitespace (W) rules on the exported files; line length
+    and import order are issue #15's."""
+    import subprocess
+    import sys
+
+    for name in ("resnet50", "osnet_x0_25", "mobilenetv2_ssdlite"):
+        graph = archspec.compile(ROOT / f"specs/{name}.yaml")
+        path = tmp_path / f"{name}.py"
+        path.write_text(python_source(graph, archspec.build(graph)))
+        proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--select",
+                               "E7,E9,F,W", str(path)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_cli_exports(tmp_path):

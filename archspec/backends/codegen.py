@@ -57,12 +57,21 @@ def fx_graph(forward: Forward) -> fx.Graph:
 def tidy(code: str) -> str:
     """Drop fx's `x = None` frees, write `getattr(self.seq, "0")` as `self.seq[0]`, and reach children named
     by a Python keyword (`class`; torch accepts it) with getattr."""
-    code = _FREE.sub("", code)
+    code = "\n".join(_one_statement_per_line(line) for line in _FREE.sub("", code).splitlines())
     while True:
         tidier = _INDEX.sub(r"\1[\2]", code)
         if tidier == code:
             return _CHAIN.sub(_keyword_safe_chain, code)
         code = tidier
+
+
+def _one_statement_per_line(line: str) -> str:
+    """fx writes `bn3 += downsample;  iadd = bn3` on one line; a person writes two. Its separator is `;  `,
+    and a line with a quote is left alone (a `;` could sit in a string)."""
+    if ";  " not in line or '"' in line or "'" in line:
+        return line
+    indent = line[:len(line) - len(line.lstrip())]
+    return "\n".join(indent + part.strip() for part in line.split(";  "))
 
 
 def _keyword_safe_chain(match: re.Match) -> str:
