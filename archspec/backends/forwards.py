@@ -211,10 +211,6 @@ class ForwardPlanner:
         start = call.containers.index(owner) + 1 if owner is not None else 0
         return next((t for t in call.containers[start:] if t in self.callable), None)
 
-    def is_plain_sequential(self, path: str) -> bool:
-        """Whether nn.Sequential's own forward computes what the spec says this sequence computes."""
-        return any(inv.path == path and token in self.callable for token, inv in self.tg.invocations.items())
-
 
 def _ancestors_within(output: str, own: dict[str, Call]) -> set[str]:
     needed, stack = set(), [output]
